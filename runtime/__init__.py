@@ -1,0 +1,1 @@
+"""mnistgen: handwritten digits on demand, from an ONNX model, without PyTorch."""

@@ -1,0 +1,136 @@
+"""The three networks: conditional generator, projection critic, reference classifier.
+
+Sized for a 2-core CPU: every layer is a native 28x28 (or 14x14, 7x7) convolution, and the
+costs were measured before choosing widths (see tests/bench for the figures).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from mnistgen.training.data import IMAGE_SIDE, NUM_CLASSES
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    latent_dim: int = 64
+    embed_dim: int = 32
+    channels: int = 64  # width at 14x14; 2x at 7x7, 1/2 at 28x28
+
+
+@dataclass(frozen=True)
+class CriticConfig:
+    channels: int = 32  # width at 14x14; 2x at 7x7, 4x at 4x4
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    channels: int = 32
+    feature_dim: int = 128
+
+
+class Generator(nn.Module):
+    """G(z, digit) -> image in -1..1 (tanh), shape (N, 1, 28, 28).
+
+    Why this shape: the label enters as a learned embedding concatenated to z, so the rest of
+    the network is shared "handwriting" that the label steers; ``embed`` and ``synthesize`` are
+    separate so that interpolating two label embeddings (morphs) needs no second network.
+    Transposed convolutions measured fastest on CPU among the upsamplers tried (nearest+conv
+    costs ~2x); BatchNorm is allowed here (not in the critic) and steadies early training.
+    """
+
+    def __init__(self, config: GeneratorConfig = GeneratorConfig()):
+        super().__init__()
+        self.config = config
+        c = config.channels
+        self.embedding = nn.Embedding(NUM_CLASSES, config.embed_dim)
+        self.project = nn.Linear(config.latent_dim + config.embed_dim, 2 * c * 7 * 7)
+        self.body = nn.Sequential(
+            nn.BatchNorm2d(2 * c),
+            nn.ReLU(),
+            nn.ConvTranspose2d(2 * c, c, 4, 2, 1),  # 7 -> 14
+            nn.BatchNorm2d(c),
+            nn.ReLU(),
+            nn.ConvTranspose2d(c, c // 2, 4, 2, 1),  # 14 -> 28
+            nn.BatchNorm2d(c // 2),
+            nn.ReLU(),
+            nn.Conv2d(c // 2, 1, 3, 1, 1),
+            nn.Tanh(),
+        )
+
+    def embed(self, digit: torch.Tensor) -> torch.Tensor:
+        return self.embedding(digit)
+
+    def synthesize(self, z: torch.Tensor, label_embedding: torch.Tensor) -> torch.Tensor:
+        h = self.project(torch.cat([z, label_embedding], dim=1))
+        return self.body(h.view(-1, 2 * self.config.channels, 7, 7))
+
+    def forward(self, z: torch.Tensor, digit: torch.Tensor) -> torch.Tensor:
+        return self.synthesize(z, self.embed(digit))
+
+
+class Critic(nn.Module):
+    """D(x, digit) -> unbounded score (N,), higher = more real.
+
+    No BatchNorm: the gradient penalty is per sample, and batch statistics would couple the
+    samples (WGAN-GP paper, section 4). The label enters by projection (Miyato & Koyama 2018):
+    score = w.h + embed(digit).h, which is cheaper than label channels and conditions better.
+    """
+
+    def __init__(self, config: CriticConfig = CriticConfig()):
+        super().__init__()
+        c = config.channels
+        self.features = nn.Sequential(
+            nn.Conv2d(1, c, 4, 2, 1),  # 28 -> 14
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(c, 2 * c, 4, 2, 1),  # 14 -> 7
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * c, 4 * c, 3, 2, 1),  # 7 -> 4
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),
+        )
+        width = 4 * c * 4 * 4
+        self.linear = nn.Linear(width, 1)
+        self.projection = nn.Embedding(NUM_CLASSES, width)
+
+    def forward(self, x: torch.Tensor, digit: torch.Tensor) -> torch.Tensor:
+        h = self.features(x)
+        return self.linear(h).squeeze(1) + (self.projection(digit) * h).sum(dim=1)
+
+
+class Classifier(nn.Module):
+    """Reference CNN: image in 0..1 (N, 1, 28, 28) -> logits (N, 10).
+
+    Its penultimate activations (``features``) are the space FID and precision/recall are
+    measured in, so it is trained once, shipped, and never changed lightly.
+    """
+
+    def __init__(self, config: ClassifierConfig = ClassifierConfig()):
+        super().__init__()
+        self.config = config
+        c = config.channels
+
+        def block(cin: int, cout: int) -> list[nn.Module]:
+            return [nn.Conv2d(cin, cout, 3, 1, 1), nn.BatchNorm2d(cout), nn.ReLU(), nn.MaxPool2d(2)]
+
+        self.body = nn.Sequential(
+            *block(1, c),  # 28 -> 14
+            *block(c, 2 * c),  # 14 -> 7
+            *block(2 * c, 4 * c),  # 7 -> 3
+            nn.Flatten(),
+            nn.Linear(4 * c * 3 * 3, config.feature_dim),
+            nn.ReLU(),
+        )
+        self.dropout = nn.Dropout(0.3)
+        self.head = nn.Linear(config.feature_dim, NUM_CLASSES)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x - 0.1307)  # centre on the MNIST mean so the first layer starts balanced
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.features(x)))
+
+
+assert IMAGE_SIDE == 28  # the layer arithmetic above (7 -> 14 -> 28) assumes it

@@ -1,0 +1,3 @@
+from mnistgen.training.cli import main
+
+main()

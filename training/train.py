@@ -1,0 +1,289 @@
+"""The training loop: MNIST in, a run directory of checkpoints, grids and metrics out.
+
+One pass of the critic over the training set is an epoch; the generator steps once every
+``critic_steps`` critic steps. All randomness after the weight init comes from one
+``torch.Generator`` whose state is checkpointed, so a resumed run continues bit for bit.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mnistgen.pixels import unit_to_signed
+from mnistgen.training.artifacts import append_metrics, save_grid, save_loss_plot, write_atomic
+from mnistgen.training.checkpoint import build_critic, build_generator, load_checkpoint, save_checkpoint
+from mnistgen.training.data import NUM_CLASSES, Split, load_split
+from mnistgen.training.models import Critic, CriticConfig, Generator, GeneratorConfig
+from mnistgen.training.progress import Progress
+from mnistgen.training.wgan import critic_step, ema_update, generator_loss
+
+CHECKPOINT_NAME = "checkpoint.pt"
+GRID_SEED = 20260  # fixed latents for the per-epoch grid, independent of the training seed
+
+
+@dataclass
+class TrainConfig:
+    """What determines the weights (with the data and the thread count)."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 2e-4
+    beta1: float = 0.0  # WGAN-GP paper: no momentum, the critic's landscape changes every step
+    beta2: float = 0.9
+    critic_steps: int = 5
+    gp_weight: float = 10.0
+    gp_every: int = 1  # apply the penalty every k-th critic step, weighted k times
+    ema_decay: float = 0.999
+    seed: int = 0
+    limit: int | None = None
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    critic: CriticConfig = field(default_factory=CriticConfig)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "TrainConfig":
+        raw = dict(raw)
+        raw["generator"] = GeneratorConfig(**raw["generator"])
+        raw["critic"] = CriticConfig(**raw["critic"])
+        return cls(**raw)
+
+
+@dataclass
+class RunOptions:
+    """How a run is carried out; none of these change what a given step computes."""
+
+    out: Path
+    data_dir: str | None = None
+    threads: int = 2
+    time_budget_minutes: float | None = None
+    resume: bool = False
+
+
+@dataclass
+class RunResult:
+    epoch: int
+    seconds: float
+    stopped_early: bool
+    checkpoint: Path
+
+
+@dataclass
+class _State:
+    generator: Generator
+    ema: Generator
+    critic: Critic
+    opt_g: torch.optim.Optimizer
+    opt_c: torch.optim.Optimizer
+    rng: torch.Generator
+    epoch: int = 0  # epochs completed
+    batch: int = 0  # batches done in the epoch in progress (non-zero only after an interrupt)
+    perm: torch.Tensor | None = None  # that epoch's order
+    critic_step: int = 0
+    generator_step: int = 0
+    seconds: float = 0.0
+
+
+def _optimizers(config: TrainConfig, generator: Generator, critic: Critic):
+    betas = (config.beta1, config.beta2)
+    return (torch.optim.Adam(generator.parameters(), config.lr, betas=betas),
+            torch.optim.Adam(critic.parameters(), config.lr, betas=betas))
+
+
+def _fresh_state(config: TrainConfig) -> _State:
+    torch.manual_seed(config.seed)  # the one use of the global RNG: default weight init
+    generator, critic = Generator(config.generator), Critic(config.critic)
+    opt_g, opt_c = _optimizers(config, generator, critic)
+    rng = torch.Generator().manual_seed(config.seed)
+    return _State(generator, copy.deepcopy(generator).eval(), critic, opt_g, opt_c, rng)
+
+
+def _state_dict(config: TrainConfig, state: _State) -> dict[str, Any]:
+    return {
+        "kind": "gan",
+        "config": asdict(config),
+        "epoch": state.epoch,
+        "batch": state.batch,
+        "perm": state.perm if state.batch else torch.zeros(0, dtype=torch.int64),
+        "critic_step": state.critic_step,
+        "generator_step": state.generator_step,
+        "seconds": state.seconds,
+        "generator": state.generator.state_dict(),
+        "ema_generator": state.ema.state_dict(),
+        "critic": state.critic.state_dict(),
+        "opt_generator": state.opt_g.state_dict(),
+        "opt_critic": state.opt_c.state_dict(),
+        "rng": state.rng.get_state(),
+    }
+
+
+def _restore(path: Path) -> tuple[TrainConfig, _State]:
+    raw = load_checkpoint(path, kind="gan")
+    config = TrainConfig.from_dict(raw["config"])
+    generator = build_generator(raw, str(path), which="generator").train()
+    ema = build_generator(raw, str(path), which="ema_generator")
+    critic = build_critic(raw, str(path))
+    opt_g, opt_c = _optimizers(config, generator, critic)
+    opt_g.load_state_dict(raw["opt_generator"])
+    opt_c.load_state_dict(raw["opt_critic"])
+    rng = torch.Generator()
+    rng.set_state(raw["rng"])
+    state = _State(generator, ema, critic, opt_g, opt_c, rng, epoch=raw["epoch"], batch=raw["batch"],
+                   perm=raw["perm"] if raw["batch"] else None, critic_step=raw["critic_step"],
+                   generator_step=raw["generator_step"], seconds=raw["seconds"])
+    return config, state
+
+
+def grid_latents(latent_dim: int, per_row: int = 10) -> torch.Tensor:
+    """The same latents every epoch; one column = one "hand" across all ten digits."""
+    z = torch.randn(per_row, latent_dim, generator=torch.Generator().manual_seed(GRID_SEED))
+    return z.repeat(NUM_CLASSES, 1)
+
+
+class _StopFlag:
+    """Turns Ctrl-C into a request honoured between steps, so a checkpoint is never half a step."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self) -> "_StopFlag":
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, state: _State, data: Split, options: RunOptions):
+        self.config, self.state, self.options = config, state, options
+        self.images = unit_to_signed(torch.from_numpy(data.unit_images()))
+        self.labels = torch.from_numpy(data.labels)
+        self.batches_per_epoch = len(self.labels) // config.batch_size
+        if self.batches_per_epoch == 0:
+            raise ValueError(f"batch size {config.batch_size} is larger than the {len(self.labels)} images")
+        self.fixed_z = grid_latents(config.generator.latent_dim)
+        self.fixed_digits = torch.arange(NUM_CLASSES).repeat_interleave(10)
+
+    # -- one step of each network -------------------------------------------------------
+    def _critic_step(self, real: torch.Tensor, digit: torch.Tensor) -> tuple[float, float, float]:
+        s, cfg = self.state, self.config
+        z = torch.randn(len(digit), cfg.generator.latent_dim, generator=s.rng)
+        with torch.no_grad():
+            fake = s.generator(z, digit)
+        alpha = None
+        if s.critic_step % cfg.gp_every == 0:
+            alpha = torch.rand(len(digit), 1, 1, 1, generator=s.rng)
+        out = critic_step(s.critic, real, fake, digit, alpha, cfg.gp_weight * cfg.gp_every)
+        s.opt_c.zero_grad(set_to_none=True)
+        out.loss.backward()
+        s.opt_c.step()
+        s.critic_step += 1
+        return out.loss.item(), out.wasserstein, out.penalty
+
+    def _generator_step(self) -> float:
+        s, cfg = self.state, self.config
+        digit = torch.randint(0, NUM_CLASSES, (cfg.batch_size,), generator=s.rng)
+        z = torch.randn(cfg.batch_size, cfg.generator.latent_dim, generator=s.rng)
+        for p in s.critic.parameters():
+            p.requires_grad_(False)  # the critic is a fixed judge here; skip its weight grads
+        loss = generator_loss(s.critic, s.generator(z, digit), digit)
+        s.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        s.opt_g.step()
+        for p in s.critic.parameters():
+            p.requires_grad_(True)
+        ema_update(s.ema, s.generator, s.generator_step, cfg.ema_decay)
+        s.generator_step += 1
+        return loss.item()
+
+    # -- epochs --------------------------------------------------------------------------
+    def _run_epoch(self, stop: _StopFlag, deadline: float | None) -> dict[str, float] | None:
+        """Train one epoch (or its rest); returns its metrics, or None when asked to stop."""
+        s, cfg = self.state, self.config
+        if s.batch == 0:
+            s.perm = torch.randperm(len(self.labels), generator=s.rng)
+        sums = {"critic_loss": 0.0, "generator_loss": 0.0, "wasserstein": 0.0, "gradient_penalty": 0.0}
+        counts = {"critic": 0, "generator": 0, "penalty": 0}
+        progress = Progress(f"epoch {s.epoch + 1}/{cfg.epochs}", self.batches_per_epoch, start=s.batch)
+        started = time.perf_counter()
+        while s.batch < self.batches_per_epoch:
+            if stop.requested or (deadline is not None and time.perf_counter() > deadline):
+                s.seconds += time.perf_counter() - started
+                progress.close()
+                return None
+            idx = s.perm[s.batch * cfg.batch_size:(s.batch + 1) * cfg.batch_size]
+            loss, w, gp = self._critic_step(self.images[idx], self.labels[idx])
+            sums["critic_loss"] += loss
+            sums["wasserstein"] += w
+            counts["critic"] += 1
+            if gp == gp:  # NaN on steps without the penalty
+                sums["gradient_penalty"] += gp
+                counts["penalty"] += 1
+            if s.critic_step % cfg.critic_steps == 0:
+                sums["generator_loss"] += self._generator_step()
+                counts["generator"] += 1
+            s.batch += 1
+            rate = counts["critic"] * cfg.batch_size / max(time.perf_counter() - started, 1e-9)
+            progress.update(s.batch, f"W {w:+.3f} gp {gp:.3f} {rate:.0f} img/s")
+        seconds = time.perf_counter() - started
+        progress.close()
+        s.epoch, s.batch, s.perm = s.epoch + 1, 0, None
+        s.seconds += seconds
+        per = {"generator_loss": "generator", "gradient_penalty": "penalty"}
+        metrics = {k: v / max(counts[per.get(k, "critic")], 1) for k, v in sums.items()}
+        return {"epoch": s.epoch, **metrics, "seconds": round(seconds, 3), "total_seconds": round(s.seconds, 3),
+                "images_per_second": round(counts["critic"] * cfg.batch_size / seconds, 1),
+                "generator_steps": s.generator_step}
+
+    def _save_epoch_artifacts(self, metrics: dict[str, float]) -> None:
+        out = self.options.out
+        with torch.no_grad():
+            grid = self.state.ema(self.fixed_z, self.fixed_digits)
+        save_grid(grid, out / "grids" / f"epoch_{self.state.epoch:03d}.png")
+        append_metrics(metrics, out / "metrics.jsonl")
+        save_loss_plot(out / "metrics.jsonl", out / "losses.png")
+
+    def run(self) -> RunResult:
+        options = self.options
+        deadline = None
+        if options.time_budget_minutes is not None:
+            deadline = time.perf_counter() + options.time_budget_minutes * 60
+        checkpoint = options.out / CHECKPOINT_NAME
+        stopped = False
+        with _StopFlag() as stop:
+            while self.state.epoch < self.config.epochs:
+                metrics = self._run_epoch(stop, deadline)
+                save_checkpoint(_state_dict(self.config, self.state), checkpoint)
+                if metrics is None:
+                    stopped = True
+                    break
+                self._save_epoch_artifacts(metrics)
+        return RunResult(self.state.epoch, self.state.seconds, stopped, checkpoint)
+
+
+def train(config: TrainConfig, options: RunOptions) -> RunResult:
+    """Start a run in ``options.out``, or continue it (``options.resume``) up to ``config.epochs``."""
+    torch.set_num_threads(options.threads)
+    checkpoint = options.out / CHECKPOINT_NAME
+    if options.resume:
+        saved, state = _restore(checkpoint)
+        config = TrainConfig.from_dict({**asdict(saved), "epochs": config.epochs,
+                                        "generator": asdict(saved.generator), "critic": asdict(saved.critic)})
+    else:
+        if checkpoint.exists():
+            raise FileExistsError(f"{options.out} already holds a run; pass --resume to continue it or choose another --out")
+        state = _fresh_state(config)
+    data = load_split("train", options.data_dir, limit=config.limit)
+    options.out.mkdir(parents=True, exist_ok=True)
+    write_atomic(options.out / "config.json", (json.dumps(asdict(config), indent=2) + "\n").encode())
+    return Trainer(config, state, data, options).run()

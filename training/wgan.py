@@ -1,0 +1,64 @@
+"""The WGAN-GP objective and the generator's exponential moving average."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class CriticStep:
+    loss: torch.Tensor
+    wasserstein: float  # E[D(real)] - E[D(fake)]: the critic's estimate of the W1 distance
+    penalty: float
+
+
+def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, digit: torch.Tensor,
+                     alpha: torch.Tensor) -> torch.Tensor:
+    """Mean over samples of (||grad_x D(x_hat, y)||_2 - 1)^2 at x_hat = alpha*real + (1-alpha)*fake.
+
+    Per sample (Gulrajani et al. 2017): each interpolate's own gradient norm is pushed to 1,
+    which is why the critic has no BatchNorm. ``create_graph`` makes it differentiable (the
+    double backward that dominates a critic step's cost).
+    """
+    x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    scores = critic(x_hat, digit)
+    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def critic_step(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, digit: torch.Tensor,
+                alpha: torch.Tensor | None, gp_weight: float) -> CriticStep:
+    """The critic's loss; ``alpha=None`` skips the penalty on this step (lazy regularisation).
+
+    The penalty's double backward costs about as much as the rest of the step, so applying it
+    every k-th step with k times the weight (as StyleGAN2 does for R1) keeps the constraint on
+    average at a fraction of the cost.
+    """
+    # One forward over real and fake together: one larger batch is cheaper on CPU than two.
+    scores = critic(torch.cat([real, fake]), torch.cat([digit, digit]))
+    real_score, fake_score = scores.chunk(2)
+    wasserstein = real_score.mean() - fake_score.mean()
+    if alpha is None:
+        return CriticStep(loss=-wasserstein, wasserstein=wasserstein.item(), penalty=float("nan"))
+    penalty = gradient_penalty(critic, real, fake, digit, alpha)
+    return CriticStep(loss=-wasserstein + gp_weight * penalty, wasserstein=wasserstein.item(),
+                      penalty=penalty.item())
+
+
+def generator_loss(critic: nn.Module, fake: torch.Tensor, digit: torch.Tensor) -> torch.Tensor:
+    return -critic(fake, digit).mean()
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, model: nn.Module, step: int, decay: float) -> None:
+    """EMA of the weights, warmed up so that early steps are not dominated by the random init.
+
+    Buffers (BatchNorm statistics) are copied, not averaged: they describe the current weights.
+    """
+    d = min(decay, (1 + step) / (10 + step))
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.lerp_(p, 1 - d)
+    for e, b in zip(ema.buffers(), model.buffers()):
+        e.copy_(b)

@@ -1,0 +1,49 @@
+"""mnistgen-export CHECKPOINT [--out PATH] [--eval-json FILE]."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from mnistgen.export.errors import BAD_INPUT, ExportError
+from mnistgen.export.from_checkpoint import export_checkpoint
+from mnistgen.training.checkpoint import CheckpointError
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+
+@app.command()
+def export(
+    checkpoint: Path = typer.Argument(..., help="A gan checkpoint (exports the EMA generator) or a classifier checkpoint."),
+    out: Optional[Path] = typer.Option(
+        None,
+        "--out",
+        help="Where to write the .onnx file.",
+        show_default="models/generator.onnx or models/classifier.onnx, by the checkpoint's kind",
+    ),
+    eval_json: Optional[Path] = typer.Option(
+        None, "--eval-json", help="Evaluation figures (JSON from mnistgen-eval) to embed in the metadata."
+    ),
+) -> None:
+    """Export a checkpoint to a single-file ONNX model, verified against torch before it is written."""
+    try:
+        path = export_checkpoint(checkpoint, out, eval_json)
+    except CheckpointError as error:
+        fail(str(error), BAD_INPUT)
+    except ExportError as error:
+        fail(str(error), error.exit_code)
+    typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, verified against torch)")
+
+
+def fail(message: str, code: int) -> None:
+    typer.echo(f"mnistgen-export: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    app(prog_name="mnistgen-export")
+
+
+if __name__ == "__main__":
+    main()

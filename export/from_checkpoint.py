@@ -1,0 +1,42 @@
+"""Checkpoint file -> .onnx file, choosing the exporter by the checkpoint's kind."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mnistgen.export.classifier import export_classifier
+from mnistgen.export.errors import ExportError
+from mnistgen.export.generator import export_generator
+from mnistgen.export.metadata import validate_evaluation
+from mnistgen.export.writer import check_destination
+from mnistgen.training.checkpoint import load_checkpoint
+
+# Relative to the working directory: run from the repo root to refresh the shipped models.
+DEFAULT_OUT = {"gan": Path("models/generator.onnx"), "classifier": Path("models/classifier.onnx")}
+EXPORTERS = {"gan": export_generator, "classifier": export_classifier}
+
+
+def read_evaluation(path: str | os.PathLike) -> str:
+    """The evaluation tool's JSON file, embedded verbatim (checked to be JSON, not re-encoded)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or type(error).__name__
+        raise ExportError(f"{path}: cannot read the evaluation JSON ({reason})") from None
+    try:
+        validate_evaluation(text)
+    except ExportError as error:
+        raise ExportError(f"{path}: {error}") from None
+    return text
+
+
+def export_checkpoint(
+    checkpoint: str | os.PathLike, out: str | os.PathLike | None = None, eval_json: str | os.PathLike | None = None
+) -> Path:
+    """Every input is checked before the slow export, so bad input fails fast and writes nothing."""
+    evaluation = read_evaluation(eval_json) if eval_json is not None else None
+    state = load_checkpoint(checkpoint)
+    out_path = Path(out) if out is not None else DEFAULT_OUT[state["kind"]]
+    check_destination(out_path)
+    return EXPORTERS[state["kind"]](state, out_path, evaluation, source=str(checkpoint))

@@ -1,1 +1,26 @@
-"""mnistgen: handwritten digits on demand, from an ONNX model, without PyTorch."""
+"""mnistgen: handwritten digits on demand, from an ONNX model, without PyTorch.
+
+    >>> from mnistgen import Generator
+    >>> Generator().generate(7, count=4, seed=0).shape
+    (4, 28, 28)
+
+Imports only numpy here; onnxruntime loads when a model is opened and Pillow when images
+are encoded, so importing (and the CLI's argument checks) stay fast.
+"""
+from mnistgen.classifier import Classifier
+from mnistgen.errors import InputError, ModelError, VerificationError
+from mnistgen.generator import Generator
+from mnistgen.limits import MAX_COUNT, MAX_NUMBER_LENGTH, MAX_STEPS, MIN_STEPS, VERIFY_DRAW_FACTOR
+
+__all__ = [
+    "Classifier",
+    "Generator",
+    "InputError",
+    "ModelError",
+    "VerificationError",
+    "MAX_COUNT",
+    "MAX_NUMBER_LENGTH",
+    "MAX_STEPS",
+    "MIN_STEPS",
+    "VERIFY_DRAW_FACTOR",
+]

@@ -1,0 +1,4 @@
+"""`python -m mnistgen` runs the CLI."""
+from mnistgen.cli import main
+
+main()

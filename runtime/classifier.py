@@ -1,0 +1,68 @@
+"""mnistgen.Classifier: the shipped reference classifier, torch-free."""
+from __future__ import annotations
+
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mnistgen.errors import InputError
+from mnistgen.limits import BATCH_SIZE
+from mnistgen.pixels import uint8_to_unit
+from mnistgen.session import check_kind, metadata_labels, open_session, require_names, resolve_model_path
+from mnistgen.validation import check_threads
+
+CLASSIFIER_FILENAME = "classifier.onnx"
+OUTPUTS = ("logits", "probabilities", "features")
+
+
+class Classifier:
+    """Reads uint8 digit images (N, 28, 28) or one (28, 28), white on black.
+
+    ``model``: classifier .onnx (default: the shipped mnistgen.models/classifier.onnx).
+    One InferenceSession, thread-safe to share.
+    """
+
+    def __init__(self, model: str | PathLike[str] | None = None, threads: int | None = None):
+        path = resolve_model_path(model, CLASSIFIER_FILENAME)
+        self._session = open_session(path, check_threads(threads))
+        raw = dict(self._session.get_modelmeta().custom_metadata_map)
+        check_kind(raw, path, "classifier")
+        require_names({i.name for i in self._session.get_inputs()}, ("image",), path, "input")
+        require_names({o.name for o in self._session.get_outputs()}, OUTPUTS, path, "outputs")
+        self.path: Path = path
+        self.labels: tuple[str, ...] = metadata_labels(raw, path)
+
+    def probabilities(self, images: Any) -> np.ndarray:
+        """float32 (N, 10): class probabilities; column i is digit i."""
+        return self._outputs(images, "probabilities")
+
+    def features(self, images: Any) -> np.ndarray:
+        """float32 (N, F): penultimate activations (the space FID is measured in)."""
+        return self._outputs(images, "features")
+
+    def predict(self, images: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(labels int64 (N,), confidences float32 (N,)): the most probable digit and its probability."""
+        probabilities = self.probabilities(images)
+        labels = probabilities.argmax(axis=1)
+        return labels.astype(np.int64), probabilities[np.arange(len(labels)), labels]
+
+    def _outputs(self, images: Any, name: str) -> np.ndarray:
+        pixels = _check_images(images)
+        parts = [
+            self._session.run([name], {"image": uint8_to_unit(pixels[i : i + BATCH_SIZE])[:, None]})[0]
+            for i in range(0, len(pixels), BATCH_SIZE)
+        ]
+        return np.concatenate(parts).astype(np.float32, copy=False)
+
+
+def _check_images(images: Any) -> np.ndarray:
+    array = np.asarray(images)
+    if array.ndim == 2:
+        array = array[None]
+    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[1:] != (28, 28) or len(array) == 0:
+        raise InputError(
+            f"images must be uint8 arrays of shape (N, 28, 28) or (28, 28), got {array.dtype} {array.shape}"
+        )
+    return array

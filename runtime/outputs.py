@@ -1,0 +1,72 @@
+"""What the CLI writes: named artifacts (file name + encoded bytes), to a directory or stdout."""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from mnistgen import images as encode
+from mnistgen.request import Request
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str
+    data: Callable[[], bytes]  # encoded on demand: 100k PNGs never sit in memory at once
+
+
+def artifacts(request: Request, pictures: np.ndarray) -> list[Artifact]:
+    """`pictures` is (n, 28, W) uint8: samples, number samples, or morph/walk frames."""
+    stem = _stem(request)
+    if request.format == "npy":
+        return [Artifact(f"{stem}.npy", lambda: encode.npy_bytes(pictures))]
+    if request.format == "gif":
+        return [Artifact(f"{stem}.gif", lambda: encode.gif_bytes(pictures))]
+    if request.sequence:
+        return [Artifact(f"{stem}.png", lambda: encode.png_bytes(encode.strip(pictures)))]
+    if request.grid:
+        return [Artifact(f"{stem}_grid.png", lambda: encode.png_bytes(encode.grid(pictures)))]
+    return [Artifact(f"{stem}_{i}.png", _png_of(pictures, i)) for i in range(len(pictures))]
+
+
+def _png_of(pictures: np.ndarray, index: int) -> Callable[[], bytes]:
+    return lambda: encode.png_bytes(pictures[index])
+
+
+def _stem(request: Request) -> str:
+    if request.morph is not None:
+        return f"{request.digits}_to_{request.morph}"
+    if request.style_walk:
+        return f"{request.digits}_walk"
+    return request.digits
+
+
+def write_stdout(artifact: Artifact) -> None:
+    sys.stdout.buffer.write(artifact.data())
+    sys.stdout.buffer.flush()
+
+
+def write_directory(directory: Path, items: list[Artifact], progress: Callable[[int, int], None] | None) -> list[Path]:
+    """Write each artifact atomically and return the paths; on any failure remove the files this
+    run created, so a failed or interrupted run leaves no partial set behind."""
+    directory.mkdir(parents=True, exist_ok=True)
+    created: list[Path] = []
+    written: list[Path] = []
+    try:
+        for done, item in enumerate(items, start=1):
+            path = directory / item.name
+            existed = path.exists()
+            encode.write_atomic(path, item.data())
+            if not existed:
+                created.append(path)
+            if progress is not None:
+                progress(done, len(items))
+            written.append(path)
+    except BaseException:
+        for path in created:
+            path.unlink(missing_ok=True)
+        raise
+    return written

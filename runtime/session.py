@@ -1,0 +1,112 @@
+"""Opening an ONNX model with onnxruntime and reading its mnistgen metadata.
+
+Every failure here becomes a ModelError whose message names the file and what was expected,
+so callers (and the CLI) never see onnxruntime's multi-line protobuf errors.
+"""
+from __future__ import annotations
+
+import json
+from importlib import resources
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+from mnistgen.errors import ModelError
+from mnistgen.validation import check_threads
+
+SUPPORTED_FORMAT_VERSIONS = ("1",)
+
+
+def default_model_path(filename: str) -> Path:
+    """The model shipped inside the package (mnistgen.models), or ModelError if it isn't there."""
+    try:
+        candidate = resources.files("mnistgen.models") / filename
+    except ModuleNotFoundError as exc:
+        raise ModelError(f"the shipped models package is missing ({exc}); pass a model path instead") from None
+    if not candidate.is_file():
+        raise ModelError(
+            f"no shipped {filename} in mnistgen.models ({candidate}); train and export one, or pass a model path"
+        )
+    # editable and wheel installs are plain directories; a zipped install would need as_file()
+    return Path(str(candidate))
+
+
+def resolve_model_path(model: str | PathLike[str] | None, default_filename: str) -> Path:
+    if model is None:
+        return default_model_path(default_filename)
+    path = Path(model)
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path} (expected an .onnx file exported by mnistgen-export)")
+    return path
+
+
+def open_session(path: Path, threads: int | None) -> Any:
+    """One CPU InferenceSession; `threads` sets intra-op threads (None: onnxruntime decides)."""
+    threads = check_threads(threads)
+    import onnxruntime  # deferred: `import mnistgen` stays cheap for callers that only validate
+
+    # errors only: load-time warnings (e.g. overridable initializers) would break the
+    # one-line-on-stderr rule. Graph loading logs through the process-wide default logger,
+    # which the session option alone does not reach.
+    onnxruntime.set_default_logger_severity(3)
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1  # the graphs are sequential; a second pool only costs start-up
+    try:
+        return onnxruntime.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises several unrelated types for unreadable files
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"cannot load model {path}: not a valid ONNX file ({reason[:200]})") from None
+
+
+def decode_metadata(raw: dict[str, str]) -> dict[str, Any]:
+    """Metadata values are strings; structured ones hold JSON, plain ones (dates, versions) stay text."""
+    decoded: dict[str, Any] = {}
+    for key, value in raw.items():
+        try:
+            decoded[key] = json.loads(value)
+        except ValueError:
+            decoded[key] = value
+    return decoded
+
+
+def check_kind(raw: dict[str, str], path: Path, kind: str) -> None:
+    if raw.get("kind") != kind:
+        found = raw.get("kind")
+        what = f"kind {found!r}" if found is not None else "no mnistgen metadata"
+        raise ModelError(f"{path} is not an mnistgen {kind} model ({what}); expected metadata kind {kind!r}")
+    version = raw.get("format_version")
+    if version not in SUPPORTED_FORMAT_VERSIONS:
+        raise ModelError(
+            f"{path} has format_version {version!r}; this runtime reads {', '.join(SUPPORTED_FORMAT_VERSIONS)}"
+        )
+
+
+def metadata_int(raw: dict[str, str], key: str, path: Path) -> int:
+    try:
+        value = int(raw[key])
+    except (KeyError, ValueError):
+        raise ModelError(f"{path}: metadata {key!r} must be a positive integer, got {raw.get(key)!r}") from None
+    if value <= 0:
+        raise ModelError(f"{path}: metadata {key!r} must be a positive integer, got {value}")
+    return value
+
+
+def metadata_labels(raw: dict[str, str], path: Path) -> tuple[str, ...]:
+    try:
+        labels = json.loads(raw["labels"])
+    except (KeyError, ValueError):
+        labels = None
+    if not isinstance(labels, list) or len(labels) != 10:
+        raise ModelError(f"{path}: metadata 'labels' must be a JSON list of 10 names, got {raw.get('labels')!r}")
+    return tuple(str(label) for label in labels)
+
+
+def require_names(available: set[str], required: tuple[str, ...], path: Path, what: str) -> None:
+    missing = [name for name in required if name not in available]
+    if missing:
+        raise ModelError(
+            f"{path}: model lacks {what} {', '.join(missing)} (has {', '.join(sorted(available)) or 'none'})"
+        )

@@ -1,0 +1,236 @@
+"""The `mnistgen` command, run in a subprocess with torch and onnx blocked.
+
+Models: the shipped ones, or MNISTGEN_TEST_GENERATOR / MNISTGEN_TEST_CLASSIFIER.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mnistgen import Generator
+from mnistgen.progress import MIN_ITEMS, bar_for
+
+REPO = Path(__file__).resolve().parents[1]
+BLOCKED = "import sys; sys.modules['torch'] = None; sys.modules['onnx'] = None; from mnistgen.cli import main; main()"
+
+
+def _model(env: str, filename: str) -> Path:
+    path = Path(os.environ[env]) if os.environ.get(env) else REPO / "models" / filename
+    if not path.is_file():
+        pytest.fail(f"no model at {path}: ship models/{filename} (mnistgen-export) or set {env}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def generator_path() -> Path:
+    return _model("MNISTGEN_TEST_GENERATOR", "generator.onnx")
+
+
+@pytest.fixture(scope="module")
+def classifier_path() -> Path:
+    return _model("MNISTGEN_TEST_CLASSIFIER", "classifier.onnx")
+
+
+@pytest.fixture(scope="module")
+def generator(generator_path: Path) -> Generator:
+    return Generator(generator_path, threads=1)
+
+
+def cli(*args: str, cwd: Path, binary: bool = False) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", BLOCKED, *args], cwd=cwd, capture_output=True, text=not binary, timeout=120
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str, code: int = 2) -> None:
+    stderr = result.stderr if isinstance(result.stderr, str) else result.stderr.decode()
+    assert result.returncode == code, stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mnistgen: error: "), stderr
+    assert "Traceback" not in stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+# --- writing files ---------------------------------------------------------------------------
+
+
+def test_writes_one_png_per_sample_and_prints_paths(tmp_path: Path, generator_path: Path, generator: Generator):
+    result = cli("5", "--count", "3", "--seed", "4", "--out", "out", "--model", str(generator_path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    expected = [Path("out") / f"5_{i}.png" for i in range(3)]
+    assert result.stdout.splitlines() == [str(p) for p in expected]
+    assert result.stderr == ""
+    reference = generator.generate(5, count=3, seed=4)
+    for index, path in enumerate(expected):
+        with Image.open(tmp_path / path) as picture:
+            assert (picture.format, picture.mode, picture.size) == ("PNG", "L", (28, 28))
+            np.testing.assert_array_equal(np.asarray(picture), reference[index])
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [p.name for p in expected]  # no temp files
+
+
+def test_grid_npy_quiet_and_number(tmp_path: Path, generator_path: Path, generator: Generator):
+    model = ("--model", str(generator_path))
+    assert cli("2", "-n", "5", "--grid", "-s", "1", "-o", "g", *model, cwd=tmp_path).stdout.strip() == "g/2_grid.png"
+    with Image.open(tmp_path / "g" / "2_grid.png") as picture:
+        assert picture.size == (3 * 28, 2 * 28)
+        np.testing.assert_array_equal(np.asarray(picture)[:28, :28], generator.generate(2, seed=1)[0])
+    quiet = cli("2", "-n", "4", "--format", "npy", "-s", "1", "-o", "n", "--quiet", *model, cwd=tmp_path)
+    assert quiet.returncode == 0 and quiet.stdout == ""
+    np.testing.assert_array_equal(np.load(tmp_path / "n" / "2.npy"), generator.generate(2, count=4, seed=1))
+    number = cli("2026", "-n", "2", "-s", "3", *model, cwd=tmp_path)
+    assert number.stdout.split() == ["2026_0.png", "2026_1.png"]
+    with Image.open(tmp_path / "2026_1.png") as picture:
+        np.testing.assert_array_equal(np.asarray(picture), generator.number("2026", count=2, seed=3)[1])
+
+
+def test_morph_strip_gif_and_style_walk(tmp_path: Path, generator_path: Path, generator: Generator):
+    model = ("--model", str(generator_path))
+    walk = cli("4", "--style-walk", "--steps", "5", "-s", "0", *model, cwd=tmp_path)
+    assert walk.stdout.strip() == "4_walk.png"
+    with Image.open(tmp_path / "4_walk.png") as picture:
+        np.testing.assert_array_equal(np.asarray(picture), np.hstack(generator.style_walk(4, 5, seed=0)))
+    if "morph" not in generator.capabilities:
+        return
+    strip = cli("3", "--morph", "8", "--steps", "6", "-s", "0", *model, cwd=tmp_path)
+    assert strip.stdout.strip() == "3_to_8.png"
+    with Image.open(tmp_path / "3_to_8.png") as picture:
+        np.testing.assert_array_equal(np.asarray(picture), np.hstack(generator.morph(3, 8, 6, seed=0)))
+    gif = cli("3", "--morph", "8", "--format", "gif", *model, cwd=tmp_path)
+    assert gif.stdout.strip() == "3_to_8.gif"
+    with Image.open(tmp_path / "3_to_8.gif") as picture:
+        assert picture.n_frames == 16 and picture.size == (28, 28)
+
+
+def test_verify_writes_samples(tmp_path: Path, generator_path: Path, classifier_path: Path):
+    result = cli("1", "-n", "2", "--verify", "--min-confidence", "0", "-s", "0", "--model", str(generator_path),
+                 "--classifier", str(classifier_path), cwd=tmp_path)
+    if result.returncode == 1:  # an untrained stand-in classifier may never say "1"
+        assert_one_line_error(result, "lower the minimum confidence", code=1)
+        assert list(tmp_path.iterdir()) == []
+    else:
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split() == ["1_0.png", "1_1.png"]
+
+
+def test_stdout_png_and_npy(tmp_path: Path, generator_path: Path, generator: Generator):
+    png = cli("9", "-s", "2", "-o", "-", "--model", str(generator_path), cwd=tmp_path, binary=True)
+    assert png.returncode == 0, png.stderr
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(png.stdout))), generator.generate(9, seed=2)[0])
+    npy = cli("9", "-n", "3", "-s", "2", "-f", "npy", "-o", "-", "--model", str(generator_path), cwd=tmp_path, binary=True)
+    np.testing.assert_array_equal(np.load(io.BytesIO(npy.stdout)), generator.generate(9, count=3, seed=2))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_info_without_digit(tmp_path: Path, generator_path: Path):
+    result = cli("--info", "--model", str(generator_path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["kind"] == "generator" and info["model"] == str(generator_path)
+    assert {"generate", "numbers", "verify", "style-walk"} <= set(info["capabilities"])
+    assert info["limits"]["count"] == 100_000
+
+
+def test_module_and_console_script_entry_points(tmp_path: Path):
+    assert subprocess.run([sys.executable, "-m", "mnistgen", "--help"], capture_output=True).returncode == 0
+    script = shutil.which("mnistgen", path=str(Path(sys.executable).parent))
+    if script is None:
+        pytest.skip("console script not installed beside this interpreter")
+    assert subprocess.run([script, "--help"], capture_output=True).returncode == 0
+
+
+# --- bad input: one line, exit 2, nothing written -----------------------------------------------
+
+BAD_ARGUMENTS = [
+    ((), "DIGIT is required"),
+    (("",), "number must be 1-32 digits"),
+    (("12a",), "number must be 1-32 digits"),
+    (("1" * 33,), "number must be 1-32 digits"),
+    (("-5",), "No such option"),
+    (("5", "--count", "0"), "count must be an integer 1-100000"),
+    (("5", "--count", "100001"), "count must be an integer 1-100000"),
+    (("2026", "--count", "25001"), "count must be an integer 1-25000"),
+    (("5", "--count", "many"), "--count"),
+    (("5", "--seed", "-1"), "seed must be a non-negative integer"),
+    (("5", "--seed", "1.5"), "--seed"),
+    (("5", "--threads", "0"), "threads must be a positive integer"),
+    (("5", "--verify", "--min-confidence", "1.5"), "min_confidence must be a number from 0 to 1"),
+    (("5", "--min-confidence", "0.5"), "--min-confidence applies only with --verify"),
+    (("5", "--morph", "8", "--steps", "1"), "steps must be an integer 2-256"),
+    (("5", "--morph", "8", "--steps", "257"), "steps must be an integer 2-256"),
+    (("5", "--morph", "10"), "digit must be an integer 0-9"),
+    (("5", "--steps", "4"), "--steps applies only with --morph or --style-walk"),
+    (("5", "--morph", "8", "--style-walk"), "alternatives"),
+    (("5", "--morph", "8", "--count", "2"), "--morph/--style-walk take a single DIGIT"),
+    (("25", "--verify"), "--verify works with a single DIGIT"),
+    (("5", "--format", "jpg"), "--format must be one of png, npy, gif"),
+    (("5", "--grid", "--format", "npy"), "--grid applies only to --format png"),
+    (("5", "--count", "2", "--out", "-"), "--out - writes one image"),
+]
+
+
+@pytest.mark.parametrize("arguments,message", BAD_ARGUMENTS)
+def test_bad_arguments(tmp_path: Path, generator_path: Path, arguments, message):
+    result = cli(*arguments, "--model", str(generator_path), cwd=tmp_path)
+    assert_one_line_error(result, message)
+    assert result.stdout == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_out_paths(tmp_path: Path, generator_path: Path):
+    (tmp_path / "file").write_text("x")
+    for out in ("file", "file/sub"):
+        result = cli("5", "--out", out, "--model", str(generator_path), cwd=tmp_path)
+        assert_one_line_error(result, f"--out {out} is", "directory")
+    if Path("/proc/self").is_dir():  # unwritable even for root, so this runs in containers too
+        assert_one_line_error(cli("5", "--out", "/proc/mnistgen-test", "--model", str(generator_path), cwd=tmp_path),
+                              "/proc/mnistgen-test")
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]
+
+
+def test_bad_models(tmp_path: Path, classifier_path: Path):
+    (tmp_path / "broken.onnx").write_bytes(b"not a model")
+    cases = [("missing.onnx", "model file not found"), ("broken.onnx", "not a valid ONNX file"),
+             (str(classifier_path), "not an mnistgen generator model")]
+    for model, message in cases:
+        assert_one_line_error(cli("5", "--model", model, "-o", "out", cwd=tmp_path), message)
+        assert_one_line_error(cli("--info", "--model", model, cwd=tmp_path), message)
+    assert [p.name for p in tmp_path.iterdir()] == ["broken.onnx"]
+
+
+def test_failure_midway_removes_files_already_written(tmp_path: Path, generator_path: Path):
+    (tmp_path / "out" / "5_2.png").mkdir(parents=True)  # the third file cannot be written
+    (tmp_path / "out" / "5_0.png").write_bytes(b"older file, kept")
+    result = cli("5", "-n", "4", "-o", "out", "--model", str(generator_path), cwd=tmp_path)
+    assert_one_line_error(result, "cannot write output to out")
+    assert result.stdout == ""
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["5_0.png", "5_2.png"]
+
+
+def test_progress_bar_only_for_long_runs_on_a_terminal():
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    assert bar_for("x", MIN_ITEMS, quiet=False, stream=io.StringIO()) is None  # not a terminal
+    assert bar_for("x", MIN_ITEMS - 1, quiet=False, stream=terminal) is None
+    assert bar_for("x", MIN_ITEMS, quiet=True, stream=terminal) is None
+    bar = bar_for("x", MIN_ITEMS, quiet=False, stream=terminal)
+    bar(MIN_ITEMS, MIN_ITEMS)
+    assert terminal.getvalue().endswith(f"{MIN_ITEMS}/{MIN_ITEMS}\n")
+
+
+def test_long_run_without_terminal_writes_nothing_to_stderr(tmp_path: Path, generator_path: Path):
+    result = cli("0", "-n", str(MIN_ITEMS), "-f", "npy", "-o", "-", "--model", str(generator_path), cwd=tmp_path,
+                 binary=True)
+    assert result.returncode == 0 and result.stderr == b""

@@ -1,0 +1,146 @@
+"""mnistgen-eval: score a generator (or an .npz of images) against real MNIST, with the bar.
+
+Every figure is measured against the real 10k test set in the shipped classifier's feature
+space; the reference row measures real training images the same way, so the model row can be
+read as "how far from real".
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from mnistgen import MAX_COUNT
+from mnistgen.errors import InputError, ModelError
+from mnistgen.evaluation import report, samples, scoring
+from mnistgen.evaluation.onnx_models import OnnxClassifier, open_generator
+from mnistgen.evaluation.samples import SampleError, Samples
+from mnistgen.training.data import DataError, Split, load_split
+
+
+class EvalError(Exception):
+    """Any other problem with the request, phrased for the user (one line)."""
+
+
+@dataclass(frozen=True)
+class Request:
+    generator: Optional[Path]
+    npz: Optional[Path]
+    per_digit: int
+    seed: int
+    classifier: Optional[Path]
+    data_dir: Optional[Path]
+    cas: bool
+    reference: bool
+    threads: Optional[int]
+
+
+def _load_samples(request: Request) -> tuple[Samples, str]:
+    if request.npz is not None:
+        return samples.load_npz(request.npz), str(request.npz)
+    generator = open_generator(request.generator, request.threads)
+    return samples.generate(generator, request.per_digit, request.seed), str(generator.path)
+
+
+def _cas_function():
+    """The CAS trainer, or one clear line when PyTorch is not installed."""
+    try:
+        from mnistgen.evaluation.cas import classification_accuracy_score
+    except ImportError as error:
+        if getattr(error, "name", None) == "torch" or "torch" in str(error):
+            raise EvalError("--cas trains a classifier and needs PyTorch: pip install 'mnistgen[train]'") from None
+        raise
+    return classification_accuracy_score
+
+
+def evaluate(request: Request, echo=typer.echo) -> dict:
+    """Run the whole evaluation; returns the JSON document (the table goes to ``echo``)."""
+    cas = _cas_function() if request.cas else None
+    classifier = OnnxClassifier(request.classifier, request.threads)  # first: cheap to check
+    model_samples, source = _load_samples(request)
+    test = load_split("test", request.data_dir)
+    reference_samples = None
+    if request.reference:
+        reference_samples = samples.reference_subset(load_split("train", request.data_dir), model_samples.counts())
+    model, reference = _score(classifier, test, model_samples, reference_samples)
+    if cas is not None:
+        model = replace(model, cas=cas(model_samples, test, threads=request.threads))
+        if reference is not None:
+            reference = replace(reference, cas=cas(reference_samples, test, threads=request.threads))
+    bar = report.check_bar(model, reference)
+    echo(report.table(model, reference, bar))
+    info = {
+        "n": model.n,
+        "seed": request.seed,
+        "per_digit": None if request.npz else request.per_digit,
+        "source": source,
+        "classifier": str(classifier.path),
+        "reference_seed": samples.REFERENCE_SEED if request.reference else None,
+    }
+    return report.report_dict(info, model, reference, bar)
+
+
+def _score(
+    classifier: OnnxClassifier, test: Split, model_samples: Samples, reference_samples: Optional[Samples]
+) -> tuple[scoring.Figures, Optional[scoring.Figures]]:
+    """The model row and the optional real reference row, both against the full test set."""
+    real = scoring.real_stats(scoring.observe(classifier, Samples(test.images, test.labels)))
+    model = scoring.score(scoring.observe(classifier, model_samples), real)
+    if reference_samples is None:
+        return model, None
+    return model, scoring.score(scoring.observe(classifier, reference_samples), real)
+
+
+app = typer.Typer(add_completion=False, help=__doc__.splitlines()[0])
+
+
+@app.command()
+def run(
+    generator: Optional[Path] = typer.Argument(
+        None, help="Generator ONNX (default: the shipped models/generator.onnx)."
+    ),
+    npz: Optional[Path] = typer.Option(
+        None, help="Score these images instead: .npz with 'images' uint8 (N,28,28) and integer 'labels'."
+    ),
+    per_digit: int = typer.Option(1000, min=samples.MIN_PER_DIGIT, max=MAX_COUNT, help="Images generated per digit."),
+    seed: int = typer.Option(0, help="Seed of the generated latents."),
+    classifier: Optional[Path] = typer.Option(
+        None, help="Classifier ONNX (default: the shipped models/classifier.onnx)."
+    ),
+    data_dir: Optional[Path] = typer.Option(None, help="MNIST directory (default: $MNISTGEN_DATA or the cache)."),
+    cas: bool = typer.Option(
+        False, "--cas", help="Also train a classifier on the images and test it on real ones (needs torch; minutes)."
+    ),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write all figures to this JSON file (atomically)."),
+    reference: bool = typer.Option(
+        True, "--reference/--no-reference", help="Also score real training images (the bar is relative to them)."
+    ),
+    threads: Optional[int] = typer.Option(None, min=1, help="CPU threads for onnxruntime and torch."),
+) -> None:
+    """Print model-vs-real figures and the bar; optionally write them as JSON."""
+    request = Request(generator, npz, per_digit, seed, classifier, data_dir, cas, reference, threads)
+    try:
+        if generator is not None and npz is not None:
+            raise EvalError("give a generator model or --npz, not both")
+        if json_out is not None and json_out.is_dir():
+            raise EvalError(f"--json {json_out} is a directory; give a file name")
+        document = evaluate(request)
+        if json_out is not None:
+            typer.echo(f"wrote {report.write_json(document, json_out)}")
+    except (EvalError, ModelError, InputError, SampleError, DataError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        typer.echo(f"error: {where}{error.strerror or error}", err=True)
+        raise typer.Exit(2) from None
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""The bar, the printed table and the JSON file.
+
+The bar is relative to the real row wherever the figure has no absolute meaning: FID and
+precision/recall depend on the feature space and sample size, so "how close to real images
+measured the same way" is the only comparison that survives a retrained classifier.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from mnistgen.evaluation.scoring import Figures
+
+LABEL_ACCURACY_MIN = 0.995
+FID_MAX_RATIO = 5.0
+FID_PER_DIGIT_MAX_RATIO = 5.0
+PRECISION_MIN_RATIO = 0.95
+RECALL_MIN_RATIO = 0.75
+CAS_MAX_DROP = 0.005  # 0.5 percentage points
+
+
+@dataclass(frozen=True)
+class Criterion:
+    name: str  # key in the JSON
+    rule: str  # for people
+    value: float
+    comparison: str  # ">=" or "<="
+    threshold: float
+    passed: bool
+
+
+def _at_least(name: str, rule: str, value: float, threshold: float) -> Criterion:
+    return Criterion(name, rule, value, ">=", threshold, value >= threshold)
+
+
+def _at_most(name: str, rule: str, value: float, threshold: float) -> Criterion:
+    return Criterion(name, rule, value, "<=", threshold, value <= threshold)
+
+
+def check_bar(model: Figures, real: Optional[Figures]) -> list[Criterion]:
+    """Pass/fail per criterion; those relative to the real row need it (CAS needs both CAS)."""
+    bar = [_at_least("label_accuracy", "label accuracy >= 99.5%", model.label_accuracy, LABEL_ACCURACY_MIN)]
+    if real is None:
+        return bar
+    bar += [
+        _at_most("fid", "FID <= 5x real", model.fid, FID_MAX_RATIO * real.fid),
+        _at_most(
+            "fid_per_digit_mean",
+            "mean per-digit FID <= 5x real",
+            model.fid_per_digit_mean,
+            FID_PER_DIGIT_MAX_RATIO * real.fid_per_digit_mean,
+        ),
+        _at_least("precision", "precision >= 0.95x real", model.precision, PRECISION_MIN_RATIO * real.precision),
+        _at_least("recall", "recall >= 0.75x real", model.recall, RECALL_MIN_RATIO * real.recall),
+    ]
+    if model.cas is not None and real.cas is not None:
+        bar.append(_at_least("cas", "CAS >= real - 0.5 points", model.cas, real.cas - CAS_MAX_DROP))
+    return bar
+
+
+def figures_dict(figures: Figures) -> dict[str, Any]:
+    return {
+        "n": figures.n,
+        "label_accuracy": figures.label_accuracy,
+        "per_digit": {
+            "precision": figures.per_digit.precision.tolist(),
+            "recall": figures.per_digit.recall.tolist(),
+            "f1": figures.per_digit.f1.tolist(),
+        },
+        "confusion": figures.confusion.tolist(),
+        "fid": figures.fid,
+        "fid_per_digit": figures.fid_per_digit.tolist(),
+        "fid_per_digit_mean": figures.fid_per_digit_mean,
+        "precision": figures.precision,
+        "recall": figures.recall,
+        "cas": figures.cas,
+    }
+
+
+def report_dict(info: dict[str, Any], model: Figures, real: Optional[Figures], bar: list[Criterion]) -> dict[str, Any]:
+    """The whole JSON document: run info (n, seed, sources), both rows, the bar."""
+    return {
+        **info,
+        "model": figures_dict(model),
+        "reference": figures_dict(real) if real is not None else None,
+        "bar": {c.name: _criterion_dict(c) for c in bar},
+        "passed": all(c.passed for c in bar),
+    }
+
+
+def _criterion_dict(c: Criterion) -> dict[str, Any]:
+    return {"rule": c.rule, "value": c.value, "comparison": c.comparison, "threshold": c.threshold, "passed": c.passed}
+
+
+def write_json(document: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Atomically: a reader never sees half a report."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(document, handle, indent=2)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _percent(value: Optional[float]) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def _row(name: str, f: Figures) -> str:
+    return (
+        f"{name:<10}{f.n:>7}{_percent(f.label_accuracy):>11}{f.fid:>9.3f}{f.fid_per_digit_mean:>11.3f}"
+        f"{f.precision:>11.3f}{f.recall:>8.3f}{_percent(f.cas):>9}"
+    )
+
+
+def _format_value(name: str, value: float) -> str:
+    return _percent(value) if name in ("label_accuracy", "cas") else f"{value:.3f}"
+
+
+def table(model: Figures, real: Optional[Figures], bar: list[Criterion]) -> str:
+    """Model row vs real row, the model's per-digit figures, then the bar."""
+    lines = [f"{'':<10}{'n':>7}{'label acc':>11}{'FID':>9}{'FID/digit':>11}{'precision':>11}{'recall':>8}{'CAS':>9}"]
+    lines.append(_row("model", model))
+    if real is not None:
+        lines.append(_row("real", real))
+    lines += ["", "digit     " + "".join(f"{d:>8}" for d in range(10))]
+    lines.append("recall    " + "".join(f"{v:>8.3f}" for v in model.per_digit.recall))
+    lines.append("F1        " + "".join(f"{v:>8.3f}" for v in model.per_digit.f1))
+    lines.append("FID       " + "".join(f"{v:>8.2f}" for v in model.fid_per_digit))
+    lines += ["", f"{'bar':<32}{'value':>10}{'needs':>12}"]
+    for c in bar:
+        needs = f"{c.comparison} {_format_value(c.name, c.threshold)}"
+        lines.append(f"{c.rule:<32}{_format_value(c.name, c.value):>10}{needs:>12}  {'pass' if c.passed else 'FAIL'}")
+    lines.append(f"overall: {'PASS' if all(c.passed for c in bar) else 'FAIL'}")
+    return "\n".join(lines)

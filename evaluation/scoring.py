@@ -1,0 +1,82 @@
+"""From images to figures: classify once, then measure against the real test set.
+
+The real test set's statistics (Gaussians, k-NN manifold) are prepared once and shared by
+every row, since they are the expensive part and identical for all of them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Protocol
+
+import numpy as np
+
+from mnistgen.evaluation import metrics
+from mnistgen.evaluation.samples import Samples
+
+
+class ClassifierLike(Protocol):
+    def outputs(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What the classifier sees in a set of images."""
+
+    labels: np.ndarray  # the digit each image is meant to show
+    predicted: np.ndarray  # the digit the classifier reads
+    features: np.ndarray  # (N, D) penultimate activations
+
+
+def observe(classifier: ClassifierLike, samples: Samples) -> Observed:
+    probabilities, features = classifier.outputs(samples.images)
+    return Observed(labels=samples.labels, predicted=probabilities.argmax(axis=1), features=features)
+
+
+@dataclass(frozen=True)
+class RealStats:
+    """The real test set, summarised for FID (overall and per digit) and precision/recall."""
+
+    gaussian: metrics.Gaussian
+    per_digit: list[metrics.Gaussian]
+    manifold: metrics.Manifold
+
+
+def real_stats(real: Observed) -> RealStats:
+    return RealStats(
+        gaussian=metrics.fit_gaussian(real.features),
+        per_digit=metrics.fit_per_class(real.features, real.labels),
+        manifold=metrics.manifold(real.features),
+    )
+
+
+@dataclass(frozen=True)
+class Figures:
+    n: int
+    label_accuracy: float
+    per_digit: metrics.PerClass
+    confusion: np.ndarray
+    fid: float
+    fid_per_digit: np.ndarray
+    precision: float
+    recall: float
+    cas: Optional[float] = None
+
+    @property
+    def fid_per_digit_mean(self) -> float:
+        return float(np.mean(self.fid_per_digit))
+
+
+def score(observed: Observed, real: RealStats) -> Figures:
+    """All figures of one set (CAS apart: it needs training, see evaluation/cas.py)."""
+    confusion = metrics.confusion_matrix(observed.labels, observed.predicted)
+    pr = metrics.precision_recall(real.manifold, metrics.manifold(observed.features))
+    return Figures(
+        n=len(observed.labels),
+        label_accuracy=metrics.label_accuracy(observed.labels, observed.predicted),
+        per_digit=metrics.per_class_scores(confusion),
+        confusion=confusion,
+        fid=metrics.frechet_distance(metrics.fit_gaussian(observed.features), real.gaussian),
+        fid_per_digit=metrics.per_class_fid(metrics.fit_per_class(observed.features, observed.labels), real.per_digit),
+        precision=pr.precision,
+        recall=pr.recall,
+    )

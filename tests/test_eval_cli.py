@@ -1,0 +1,202 @@
+"""mnistgen-eval end to end: real images in, table + JSON out; bad input -> one line, exit 2."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+from typer.testing import CliRunner
+
+from mnistgen.evaluation import cli
+from mnistgen.training.data import load_split
+
+PER_DIGIT = 30
+
+
+@pytest.fixture(scope="module")
+def classifier_path(repo_root):
+    path = os.environ.get("MNISTGEN_TEST_CLASSIFIER") or repo_root / "models" / "classifier.onnx"
+    if not os.path.isfile(path):
+        pytest.fail(f"{path} missing: train and export the reference classifier (issue 3) first")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def real_npz(tmp_path_factory, mnist_dir):
+    """PER_DIGIT real test images of each digit."""
+    test = load_split("test", mnist_dir)
+    index = np.concatenate([np.flatnonzero(test.labels == d)[:PER_DIGIT] for d in range(10)])
+    path = tmp_path_factory.mktemp("npz") / "real.npz"
+    np.savez(path, images=test.images[index], labels=test.labels[index])
+    return path
+
+
+def _invoke(args, classifier_path, mnist_dir):
+    common = ["--classifier", classifier_path, "--data-dir", str(mnist_dir), "--threads", "1"]
+    return CliRunner().invoke(cli.app, [*args, *common])
+
+
+def _one_line_error(result, *fragments):
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in result.stderr
+
+
+def test_real_images_pass_labels_and_json_has_every_figure(real_npz, classifier_path, mnist_dir, tmp_path):
+    out = tmp_path / "reports" / "eval.json"
+    result = _invoke(["--npz", str(real_npz), "--json", str(out)], classifier_path, mnist_dir)
+    assert result.exit_code == 0, result.output
+    assert "model" in result.stdout and "real" in result.stdout and "overall:" in result.stdout
+    document = json.loads(out.read_text())
+    assert document["n"] == 10 * PER_DIGIT and document["seed"] == 0
+    for row in ("model", "reference"):
+        figures = document[row]
+        assert set(figures) >= {"label_accuracy", "per_digit", "confusion", "fid", "fid_per_digit_mean",
+                                "precision", "recall", "cas"}
+        assert len(figures["per_digit"]["f1"]) == 10 and np.array(figures["confusion"]).sum() == 10 * PER_DIGIT
+        assert figures["cas"] is None
+    assert document["reference"]["n"] == 10 * PER_DIGIT  # same size as the scored set
+    assert document["model"]["label_accuracy"] >= 0.95
+    assert document["bar"]["label_accuracy"]["value"] == document["model"]["label_accuracy"]
+    assert set(document["bar"]) == {"label_accuracy", "fid", "fid_per_digit_mean", "precision", "recall"}
+    assert [p.name for p in out.parent.iterdir()] == ["eval.json"]  # no temp file left
+
+
+def _tiny_generator(path, latent_dim=8):
+    """A stand-in generator ONNX: image = sigmoid(z W), reshaped (the digit input is unused)."""
+    weights = np.random.default_rng(0).normal(size=(latent_dim, 784)).astype(np.float32)
+    nodes = [
+        helper.make_node("MatMul", ["z", "W"], ["h"]),
+        helper.make_node("Sigmoid", ["h"], ["s"]),
+        helper.make_node("Reshape", ["s", "shape"], ["image"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", latent_dim]),
+         helper.make_tensor_value_info("digit", TensorProto.INT64, ["N"])],
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, 28, 28])],
+        [helper.make_tensor("W", TensorProto.FLOAT, weights.shape, weights.ravel()),
+         helper.make_tensor("shape", TensorProto.INT64, [4], [-1, 1, 28, 28])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    metadata = {"kind": "generator", "format_version": "1", "latent_dim": str(latent_dim)}
+    metadata["labels"] = json.dumps(list("0123456789"))
+    for key, value in metadata.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, path)
+    return path
+
+
+def test_generator_model_is_scored_and_fails_the_bar(classifier_path, mnist_dir, tmp_path):
+    generator = _tiny_generator(tmp_path / "gen.onnx")
+    out = tmp_path / "eval.json"
+    args = [str(generator), "--per-digit", "20", "--seed", "7", "--no-reference", "--json", str(out)]
+    result = _invoke(args, classifier_path, mnist_dir)
+    assert result.exit_code == 0, result.output
+    document = json.loads(out.read_text())
+    assert document["n"] == 200 and document["seed"] == 7 and document["reference"] is None
+    assert document["passed"] is False and document["bar"]["label_accuracy"]["passed"] is False
+    assert "FAIL" in result.stdout
+
+
+def test_cas_trains_on_the_images_and_tests_on_real(real_npz, classifier_path, mnist_dir, tmp_path, monkeypatch):
+    from mnistgen.evaluation import cas
+
+    monkeypatch.setattr(cas, "CAS_RECIPE", dataclasses.replace(cas.CAS_RECIPE, epochs=2, batch_size=32))
+    out = tmp_path / "eval.json"
+    args = ["--npz", str(real_npz), "--cas", "--no-reference", "--json", str(out)]
+    result = _invoke(args, classifier_path, mnist_dir)
+    assert result.exit_code == 0, result.output
+    assert 0.3 < json.loads(out.read_text())["model"]["cas"] <= 1.0  # 300 real images teach something
+
+
+def test_missing_npz(classifier_path, mnist_dir, tmp_path):
+    _one_line_error(_invoke(["--npz", str(tmp_path / "nope.npz")], classifier_path, mnist_dir), "no such file")
+
+
+def test_npz_that_is_not_an_npz(classifier_path, mnist_dir, tmp_path):
+    path = tmp_path / "bad.npz"
+    path.write_bytes(b"this is not a zip archive")
+    _one_line_error(_invoke(["--npz", str(path)], classifier_path, mnist_dir), "bad.npz")
+
+
+@pytest.mark.parametrize(
+    "arrays, fragment",
+    [
+        ({"images": np.zeros((100, 28, 28), np.uint8)}, "lacks"),
+        ({"images": np.zeros((100, 28, 28), np.float32), "labels": np.arange(100) % 10}, "uint8"),
+        ({"images": np.zeros((100, 28, 28), np.uint8), "labels": np.arange(100)}, "0..9"),
+        ({"images": np.zeros((100, 28, 28), np.uint8), "labels": np.arange(99) % 10}, "shape"),
+        ({"images": np.zeros((100, 28, 28), np.uint8), "labels": np.zeros(100, np.int64)}, "every digit"),
+    ],
+)
+def test_npz_with_wrong_contents(arrays, fragment, classifier_path, mnist_dir, tmp_path):
+    path = tmp_path / "wrong.npz"
+    np.savez(path, **arrays)
+    _one_line_error(_invoke(["--npz", str(path)], classifier_path, mnist_dir), fragment)
+
+
+def test_missing_classifier_and_generator(real_npz, classifier_path, mnist_dir, tmp_path):
+    _one_line_error(_invoke(["--npz", str(real_npz)], str(tmp_path / "c.onnx"), mnist_dir), "c.onnx")
+    _one_line_error(_invoke([str(tmp_path / "g.onnx")], classifier_path, mnist_dir), "g.onnx")
+
+
+def test_classifier_given_as_generator(classifier_path, mnist_dir):
+    _one_line_error(_invoke([classifier_path, "--no-reference"], classifier_path, mnist_dir))
+
+
+def test_generator_and_npz_together(real_npz, classifier_path, mnist_dir):
+    _one_line_error(_invoke([classifier_path, "--npz", str(real_npz)], classifier_path, mnist_dir), "not both")
+
+
+def test_cas_without_torch_is_one_line(real_npz, classifier_path, mnist_dir, monkeypatch):
+    for name in [m for m in sys.modules if m == "torch" or m.startswith(("torch.", "mnistgen.evaluation.cas"))]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.delitem(sys.modules, "mnistgen.training.classifier", raising=False)
+    monkeypatch.setitem(sys.modules, "torch", None)  # "import torch" now raises ImportError
+    _one_line_error(_invoke(["--npz", str(real_npz), "--cas"], classifier_path, mnist_dir), "PyTorch")
+
+
+def test_module_entry_point_reports_bad_input_without_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "mnistgen.evaluation", "--npz", str(tmp_path / "missing.npz")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+
+
+def _figures(**values):
+    from mnistgen.evaluation import metrics
+    from mnistgen.evaluation.scoring import Figures
+
+    base = dict(n=100, label_accuracy=0.999, fid=1.0, precision=0.8, recall=0.8, cas=0.99)
+    base.update(values)
+    per_digit_fid = np.full(10, base.pop("fid_per_digit_mean", 2.0))
+    per_class = metrics.PerClass(np.ones(10), np.ones(10), np.ones(10))
+    return Figures(per_digit=per_class, confusion=np.eye(10, dtype=int), fid_per_digit=per_digit_fid, **base)
+
+
+def test_bar_is_relative_to_the_real_row():
+    from mnistgen.evaluation.report import check_bar
+
+    real = _figures()
+    inside = _figures(label_accuracy=0.995, fid=4.99, fid_per_digit_mean=9.99, precision=0.761, recall=0.601, cas=0.9851)
+    assert all(c.passed for c in check_bar(inside, real))
+    beyond = _figures(label_accuracy=0.99, fid=5.1, fid_per_digit_mean=10.1, precision=0.75, recall=0.59, cas=0.984)
+    assert {c.name: c.passed for c in check_bar(beyond, real)} == {
+        "label_accuracy": False, "fid": False, "fid_per_digit_mean": False, "precision": False, "recall": False,
+        "cas": False,
+    }
+    assert [c.name for c in check_bar(beyond, None)] == ["label_accuracy"]
+    assert "cas" not in [c.name for c in check_bar(_figures(cas=None), real)]

@@ -1,0 +1,85 @@
+"""The gradient penalty against a hand computation, and the networks' shapes and ranges."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from mnistgen.training.models import Classifier, Critic, Generator, GeneratorConfig
+from mnistgen.training.wgan import critic_step, ema_update, gradient_penalty
+
+
+class LinearCritic(nn.Module):
+    """D(x, y) = w_y . x: its input gradient is w_y, so the penalty is (||w_y|| - 1)^2."""
+
+    def __init__(self, weights: torch.Tensor):
+        super().__init__()
+        self.weights = nn.Parameter(weights)
+
+    def forward(self, x, digit):
+        return (x.flatten(1) * self.weights[digit]).sum(1)
+
+
+class SquareCritic(nn.Module):
+    """D(x) = sum(x^2): gradient 2x, so the penalty depends on where the interpolate lies."""
+
+    def forward(self, x, digit):
+        return (x ** 2).flatten(1).sum(1)
+
+
+def test_penalty_linear_critic_by_hand():
+    weights = torch.zeros(10, 4)
+    weights[0, 0] = 3.0  # ||w_0|| = 3 -> (3-1)^2 = 4
+    weights[1, :] = 0.5  # ||w_1|| = 1 -> 0
+    critic = LinearCritic(weights)
+    real, fake = torch.randn(2, 1, 2, 2), torch.randn(2, 1, 2, 2)
+    penalty = gradient_penalty(critic, real, fake, torch.tensor([0, 1]), torch.rand(2, 1, 1, 1))
+    assert torch.isclose(penalty, torch.tensor(2.0))  # mean of 4 and 0
+
+
+def test_penalty_is_per_sample_at_the_interpolate():
+    real = torch.ones(2, 1, 1, 2)
+    fake = torch.zeros(2, 1, 1, 2)
+    alpha = torch.tensor([0.5, 1.0]).view(2, 1, 1, 1)
+    # x_hat = (0.5, 0.5) and (1, 1); grad 2x = (1, 1) and (2, 2); norms sqrt2 and 2sqrt2
+    expected = ((2 ** 0.5 - 1) ** 2 + (2 * 2 ** 0.5 - 1) ** 2) / 2
+    penalty = gradient_penalty(SquareCritic(), real, fake, torch.zeros(2, dtype=torch.long), alpha)
+    assert abs(penalty.item() - expected) < 1e-5
+
+
+def test_penalty_is_differentiable_in_the_critic_weights():
+    critic = LinearCritic(torch.full((10, 4), 1.0))  # ||w|| = 2 -> d/dw (||w||-1)^2 = 2(||w||-1) w/||w|| = w
+    penalty = gradient_penalty(critic, torch.randn(1, 1, 2, 2), torch.randn(1, 1, 2, 2), torch.tensor([3]),
+                               torch.rand(1, 1, 1, 1))
+    penalty.backward()
+    assert torch.allclose(critic.weights.grad[3], torch.full((4,), 1.0))
+
+
+def test_critic_step_lazy_penalty_skips_it():
+    critic = Critic()
+    real, fake, digit = torch.rand(4, 1, 28, 28), torch.rand(4, 1, 28, 28), torch.arange(4)
+    lazy = critic_step(critic, real, fake, digit, None, 10.0)
+    full = critic_step(critic, real, fake, digit, torch.rand(4, 1, 1, 1), 10.0)
+    assert lazy.penalty != lazy.penalty and full.penalty >= 0  # NaN marks "not computed"
+    assert abs(lazy.wasserstein - full.wasserstein) < 1e-6
+
+
+def test_shapes_and_ranges():
+    torch.manual_seed(0)
+    generator = Generator().eval()
+    z = torch.randn(5, GeneratorConfig().latent_dim) * 10  # far out: tanh must still bound it
+    images = generator(z, torch.arange(5))
+    assert images.shape == (5, 1, 28, 28) and images.min() >= -1 and images.max() <= 1
+    assert Critic()(images, torch.arange(5)).shape == (5,)
+    classifier = Classifier().eval()
+    assert classifier(images).shape == (5, 10) and classifier.features(images).shape == (5, 128)
+
+
+def test_ema_warms_up_then_averages():
+    model, ema = nn.Linear(1, 1, bias=False), nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+        ema.weight.fill_(0.0)
+    ema_update(ema, model, step=0, decay=0.999)  # warm-up decay 0.1: mostly the model
+    assert abs(ema.weight.item() - 0.9) < 1e-6
+    ema_update(ema, model, step=10 ** 6, decay=0.5)
+    assert abs(ema.weight.item() - 0.95) < 1e-6

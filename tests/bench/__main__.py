@@ -1,0 +1,4 @@
+"""`python -m tests.bench`: run the benchmark suite."""
+from tests.bench.cli import main
+
+main()

@@ -1,0 +1,89 @@
+"""Command-line options of the benchmark suite and the sizes they imply."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = REPO / "models"
+SECTIONS = ("cold_start", "throughput", "footprint", "memory", "training")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big each benchmark is: full figures by default, a few seconds in all with --quick."""
+
+    repeats: int
+    cold_count: int
+    batches: tuple[int, ...]
+    threads: tuple[int, ...]
+    min_window_s: float  # each throughput figure times at least this long, so batch 1 is not noise
+    memory_counts: tuple[int, int]  # (small, large)
+    build_wheel: bool
+
+
+FULL = Sizes(repeats=5, cold_count=10, batches=(1, 64, 1024), threads=(1, 2), min_window_s=0.3,
+             memory_counts=(1000, 100_000), build_wheel=True)
+QUICK = Sizes(repeats=1, cold_count=10, batches=(1, 16), threads=(1, 2), min_window_s=0.01,
+              memory_counts=(200, 2000), build_wheel=False)
+
+
+@dataclass(frozen=True)
+class Options:
+    quick: bool
+    json_out: Optional[Path]
+    generator: Path
+    classifier: Path
+    checkpoint: Path
+    run_dir: Optional[Path]
+    eval_report: Optional[Path]
+    sections: tuple[str, ...]
+    sizes: Sizes
+
+
+def parse(argv: Optional[Sequence[str]] = None) -> Options:
+    args = _parser().parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    if args.repeats is not None:
+        sizes = Sizes(**{**sizes.__dict__, "repeats": args.repeats})
+    return Options(
+        quick=args.quick, json_out=args.json, generator=args.generator, classifier=args.classifier,
+        checkpoint=args.checkpoint, run_dir=args.run_dir, eval_report=args.eval_report,
+        sections=_sections(args.only), sizes=sizes,
+    )
+
+
+def _sections(only: Optional[str]) -> tuple[str, ...]:
+    if not only:
+        return SECTIONS
+    chosen = tuple(name.strip() for name in only.split(",") if name.strip())
+    unknown = [name for name in chosen if name not in SECTIONS]
+    if unknown:
+        raise SystemExit(f"--only: unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    return chosen
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench", description="mnistgen benchmarks (issue 7).")
+    parser.add_argument("--quick", action="store_true", help="Tiny sizes: checks the suite runs, figures mean little.")
+    parser.add_argument("--json", type=Path, help="Also write all figures to this JSON file (atomically).")
+    parser.add_argument("--generator", type=Path, default=SHIPPED / "generator.onnx", help="Generator .onnx.")
+    parser.add_argument("--classifier", type=Path, default=SHIPPED / "classifier.onnx",
+                        help="Classifier .onnx (its size counts in the footprint).")
+    parser.add_argument("--checkpoint", type=Path, default=SHIPPED / "generator.pt",
+                        help="Slim checkpoint with the same EMA generator, for the torch side.")
+    parser.add_argument("--repeats", type=_positive, help="Repetitions per figure (default 5, 1 with --quick).")
+    parser.add_argument("--run-dir", type=Path, help="Training run directory to read metrics.jsonl from.")
+    parser.add_argument("--eval-report", type=Path,
+                        help="mnistgen-eval --json report of that run's model: gives time-to-quality.")
+    parser.add_argument("--only", help=f"Comma-separated sections to run (default all: {','.join(SECTIONS)}).")
+    return parser

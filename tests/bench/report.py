@@ -1,0 +1,90 @@
+"""The printed table and the JSON file of the benchmark suite."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+
+def write_json(document: dict[str, Any], path: Path) -> Path:
+    """Atomically: a reader (or a crashed run) never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(document, handle, indent=2)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def fmt(value: Optional[float], digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def table(document: dict[str, Any]) -> str:
+    lines = [f"mnistgen benchmarks ({'quick' if document['meta']['quick'] else 'full'}, "
+             f"repeats {document['meta']['repeats']}, load {document['meta']['loadavg_1m']:.2f})"]
+    for name, render in (("cold_start", _cold), ("throughput", _throughput), ("footprint", _footprint),
+                         ("memory", _memory), ("training", _training)):
+        if name in document:
+            lines += ["", *render(document[name])]
+    return "\n".join(lines)
+
+
+def _cold(c: dict) -> list[str]:
+    lines = [f"cold start, {c['count']} PNGs    median wall s   median peak RSS MiB"]
+    for side in ("runtime", "torch"):
+        s = c[side]
+        error = f"   ({s['error']})" if s.get("error") else ""
+        lines.append(f"  {side:<27}{fmt(s.get('median_wall_s')):>14}{fmt(s.get('median_peak_rss_mib'), 1):>22}{error}")
+    lines.append(f"  {'torch / runtime':<27}{fmt(c['wall_ratio_torch_over_runtime'], 2):>14}"
+                 f"{fmt(c['rss_ratio_torch_over_runtime'], 2):>22}")
+    return lines
+
+
+def _throughput(t: dict) -> list[str]:
+    lines = ["throughput, images/s     batch threads  onnxruntime      torch  ort/torch"]
+    for r in t["rows"]:
+        lines.append(f"  {'':<22}{r['batch']:>7}{r['threads']:>8}{fmt(r['onnxruntime_images_per_s'], 0):>13}"
+                     f"{fmt(r['torch_images_per_s'], 0):>11}{fmt(r['ratio_onnxruntime_over_torch'], 2):>11}")
+    errors = {r[key] for r in t["rows"] for key in ("onnxruntime_error", "torch_error") if r[key]}
+    return lines + [f"  error: {e}" for e in sorted(errors)]
+
+
+def _footprint(f: dict) -> list[str]:
+    lines = ["footprint on disk, MiB"]
+    for side in ("runtime", "torch"):
+        s = f[side]
+        top = ", ".join(f"{d['name']} {d['mib']:.1f}" for d in s["top"])
+        lines.append(f"  {side:<8}{fmt(s['total_mib'], 1):>9}  ({s['distributions']} distributions; top: {top})")
+    lines.append(f"  torch / runtime {fmt(f['ratio_torch_over_runtime'], 1)}x")
+    wheel = f["wheel"]
+    lines.append(f"  wheel {fmt(wheel['mib'], 2)}" + (f"  ({wheel['error']})" if wheel["error"] else ""))
+    lines.append("  models " + ", ".join(f"{name} {fmt(size, 2)}" for name, size in f["models_mib"].items()))
+    return lines
+
+
+def _memory(m: dict) -> list[str]:
+    lines = ["memory, --format npy     count  peak RSS MiB  array MiB  RSS - array MiB"]
+    for r in m["rows"]:
+        error = f"   ({r['error']})" if r["error"] else ""
+        lines.append(f"  {'':<22}{r['count']:>7}{fmt(r['peak_rss_mib'], 1):>14}{fmt(r['array_mib'], 1):>11}"
+                     f"{fmt(r['overhead_mib'], 1):>17}{error}")
+    lines.append(f"  overhead growth small -> large: {fmt(m['overhead_growth_mib'], 1)} MiB")
+    return lines
+
+
+def _training(t: dict) -> list[str]:
+    if not t.get("measured"):
+        return [f"training: {t['note']}"]
+    return [
+        f"training ({t['run_dir']}): {t['epochs']} epochs, median {fmt(t['median_seconds_per_epoch'], 1)} s/epoch, "
+        f"total {fmt(t['total_seconds'], 0)} s, median {fmt(t['median_images_per_s'], 0)} images/s",
+        f"  time to quality: {fmt(t['time_to_quality_s'], 0)} s ({t['quality_note']})",
+    ]

@@ -1,0 +1,77 @@
+"""Smoke test of the benchmark suite: `python -m tests.bench --quick` runs and writes its JSON.
+
+Asserts the shape of the report and that nothing failed, never a time or a size: figures
+belong to the benchmark's output, not to pass/fail. Models: the shipped ones, or
+MNISTGEN_TEST_GENERATOR / MNISTGEN_TEST_CLASSIFIER / MNISTGEN_TEST_CHECKPOINT.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS = {
+    "--generator": ("MNISTGEN_TEST_GENERATOR", "generator.onnx"),
+    "--classifier": ("MNISTGEN_TEST_CLASSIFIER", "classifier.onnx"),
+    "--checkpoint": ("MNISTGEN_TEST_CHECKPOINT", "generator.pt"),
+}
+SECTIONS = {"meta", "cold_start", "throughput", "footprint", "memory", "training"}
+
+
+def _model_args() -> list[str]:
+    args = []
+    for option, (env, filename) in MODELS.items():
+        path = Path(os.environ[env]) if os.environ.get(env) else REPO / "models" / filename
+        if not path.is_file():
+            pytest.fail(f"no model at {path}: ship models/{filename} or set {env}")
+        args += [option, str(path)]
+    return args
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    command = [sys.executable, "-m", "tests.bench", "--quick", "--json", str(out), *_model_args()]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "cold start" in result.stdout and "throughput" in result.stdout
+    return json.loads(out.read_text())
+
+
+def test_report_has_every_section(report: dict):
+    assert set(report) == SECTIONS
+    assert report["meta"]["quick"] is True
+
+
+def test_cold_start_measured_both_sides(report: dict):
+    cold = report["cold_start"]
+    for side in ("runtime", "torch"):
+        assert cold[side]["error"] is None, cold[side]["error"]
+        assert len(cold[side]["wall_s"]) == len(cold[side]["peak_rss_mib"]) == report["meta"]["repeats"]
+    assert cold["wall_ratio_torch_over_runtime"] is not None
+
+
+def test_throughput_has_a_row_per_batch_and_thread_count(report: dict):
+    sizes = report["meta"]["sizes"]
+    rows = report["throughput"]["rows"]
+    assert {(r["batch"], r["threads"]) for r in rows} == {(b, t) for b in sizes["batches"] for t in sizes["threads"]}
+    for row in rows:
+        assert row["onnxruntime_error"] is None and row["torch_error"] is None, row
+        assert row["ratio_onnxruntime_over_torch"] is not None
+
+
+def test_footprint_and_memory_measured(report: dict):
+    footprint = report["footprint"]
+    assert footprint["runtime"]["top"] and footprint["torch"]["top"]
+    assert footprint["runtime"]["roots"] == ["onnxruntime", "numpy", "pillow", "typer"]
+    assert [row["count"] for row in report["memory"]["rows"]] == report["meta"]["sizes"]["memory_counts"]
+    assert all(row["error"] is None for row in report["memory"]["rows"])
+
+
+def test_training_not_measured_without_a_run(report: dict):
+    assert report["training"]["measured"] is False

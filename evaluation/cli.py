@@ -14,7 +14,7 @@ import typer
 
 from mnistgen import MAX_COUNT
 from mnistgen.errors import InputError, ModelError
-from mnistgen.evaluation import report, samples, scoring
+from mnistgen.evaluation import model_card, report, samples, scoring
 from mnistgen.evaluation.onnx_models import OnnxClassifier, open_generator
 from mnistgen.evaluation.samples import SampleError, Samples
 from mnistgen.training.data import DataError, Split, load_split
@@ -118,18 +118,26 @@ def run(
         True, "--reference/--no-reference", help="Also score real training images (the bar is relative to them)."
     ),
     threads: Optional[int] = typer.Option(None, min=1, help="CPU threads for onnxruntime and torch."),
+    readme: Optional[Path] = typer.Option(
+        None, help="Rewrite the model card between the markers in this README (e.g. README.md)."
+    ),
 ) -> None:
     """Print model-vs-real figures and the bar; optionally write them as JSON."""
     request = Request(generator, npz, per_digit, seed, classifier, data_dir, cas, reference, threads)
     try:
         if generator is not None and npz is not None:
             raise EvalError("give a generator model or --npz, not both")
+        if readme is not None:
+            model_card.read_readme(readme)
         if json_out is not None and json_out.is_dir():
             raise EvalError(f"--json {json_out} is a directory; give a file name")
         document = evaluate(request)
         if json_out is not None:
             typer.echo(f"wrote {report.write_json(document, json_out)}")
-    except (EvalError, ModelError, InputError, SampleError, DataError) as error:
+        if readme is not None:
+            training = None if npz is not None else open_generator(generator, threads).info.get("training")
+            typer.echo(f"wrote the model card into {model_card.update_readme(readme, model_card.render(document, training))}")
+    except (EvalError, ModelError, InputError, SampleError, DataError, model_card.ModelCardError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
     except OSError as error:

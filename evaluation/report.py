@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from mnistgen.files import write_atomic
 from mnistgen.evaluation.scoring import Figures
 
 LABEL_ACCURACY_MIN = 0.995
@@ -100,16 +100,7 @@ def write_json(document: dict[str, Any], path: str | os.PathLike) -> Path:
     """Atomically: a reader never sees half a report."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(document, handle, indent=2)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, (json.dumps(document, indent=2) + "\n").encode())
 
 
 def _percent(value: Optional[float]) -> str:

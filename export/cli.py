@@ -1,4 +1,4 @@
-"""mnistgen-export CHECKPOINT [--out PATH] [--eval-json FILE]."""
+"""mnistgen-export CHECKPOINT [--out PATH] [--eval-json FILE] [--weights PATH]."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,10 +25,13 @@ def export(
     eval_json: Optional[Path] = typer.Option(
         None, "--eval-json", help="Evaluation figures (JSON from mnistgen-eval) to embed in the metadata."
     ),
+    weights: Optional[Path] = typer.Option(
+        None, "--weights", help="Also write the slim EMA-generator checkpoint here (e.g. models/generator.pt)."
+    ),
 ) -> None:
     """Export a checkpoint to a single-file ONNX model, verified against torch before it is written."""
     try:
-        path = export_checkpoint(checkpoint, out, eval_json)
+        path = export_checkpoint(checkpoint, out, eval_json, weights)
     except CheckpointError as error:
         fail(str(error), BAD_INPUT)
     except ExportError as error:

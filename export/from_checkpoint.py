@@ -9,7 +9,7 @@ from mnistgen.export.errors import ExportError
 from mnistgen.export.generator import export_generator
 from mnistgen.export.metadata import validate_evaluation
 from mnistgen.export.writer import check_destination
-from mnistgen.training.checkpoint import load_checkpoint
+from mnistgen.training.checkpoint import load_checkpoint, save_checkpoint, slim
 
 # Relative to the working directory: run from the repo root to refresh the shipped models.
 DEFAULT_OUT = {"gan": Path("models/generator.onnx"), "classifier": Path("models/classifier.onnx")}
@@ -32,11 +32,25 @@ def read_evaluation(path: str | os.PathLike) -> str:
 
 
 def export_checkpoint(
-    checkpoint: str | os.PathLike, out: str | os.PathLike | None = None, eval_json: str | os.PathLike | None = None
+    checkpoint: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    eval_json: str | os.PathLike | None = None,
+    weights_out: str | os.PathLike | None = None,
 ) -> Path:
-    """Every input is checked before the slow export, so bad input fails fast and writes nothing."""
+    """Every input is checked before the slow export, so bad input fails fast and writes nothing.
+
+    ``weights_out`` also writes the slim checkpoint (EMA generator and config only) that ships
+    beside the ONNX file so the parity tests can compare the two.
+    """
     evaluation = read_evaluation(eval_json) if eval_json is not None else None
     state = load_checkpoint(checkpoint)
     out_path = Path(out) if out is not None else DEFAULT_OUT[state["kind"]]
     check_destination(out_path)
-    return EXPORTERS[state["kind"]](state, out_path, evaluation, source=str(checkpoint))
+    if weights_out is not None:
+        if state["kind"] != "gan":
+            raise ExportError("--weights applies to gan checkpoints only (it writes the EMA generator)")
+        check_destination(weights_out)
+    path = EXPORTERS[state["kind"]](state, out_path, evaluation, source=str(checkpoint))
+    if weights_out is not None:
+        save_checkpoint(slim(state), weights_out)
+    return path

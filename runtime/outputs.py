@@ -9,6 +9,7 @@ from typing import Callable
 import numpy as np
 
 from mnistgen import images as encode
+from mnistgen.files import write_atomic
 from mnistgen.request import Request
 
 
@@ -59,7 +60,7 @@ def write_directory(directory: Path, items: list[Artifact], progress: Callable[[
         for done, item in enumerate(items, start=1):
             path = directory / item.name
             existed = path.exists()
-            encode.write_atomic(path, item.data())
+            write_atomic(path, item.data())
             if not existed:
                 created.append(path)
             if progress is not None:

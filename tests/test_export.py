@@ -14,7 +14,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from mnistgen.export import ExportError, export_checkpoint, export_classifier
+from mnistgen.export import ExportError, export_classifier
 from mnistgen.export.parity import Case, verify
 from mnistgen.pixels import signed_to_unit, unit_to_uint8
 from mnistgen.training.checkpoint import build_generator, load_checkpoint, save_checkpoint

@@ -5,30 +5,17 @@ Drawn with Pillow so training needs no plotting library; every file is written a
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from mnistgen.files import write_atomic
 from mnistgen.pixels import signed_to_unit, unit_to_uint8
 
 CURVES = (("critic_loss", (200, 60, 60)), ("generator_loss", (60, 90, 200)),
           ("wasserstein", (40, 150, 70)), ("gradient_penalty", (160, 120, 20)))
-
-
-def write_atomic(path: Path, payload: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _png_bytes(image: Image.Image) -> bytes:
@@ -40,6 +27,7 @@ def _png_bytes(image: Image.Image) -> bytes:
 
 
 def save_grid(images: torch.Tensor, path: Path, per_row: int = 10) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     """``images``: (rows*per_row, 1, 28, 28) in the generator's signed range; one row per digit."""
     pixels = unit_to_uint8(signed_to_unit(images.detach().cpu().numpy()))[:, 0]
     rows = len(pixels) // per_row

@@ -12,12 +12,12 @@ A checkpoint is a plain dict of tensors, numbers, strings and lists so that it l
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from mnistgen.files import atomic_writer
 from mnistgen.training.models import (
     Classifier,
     ClassifierConfig,
@@ -39,14 +39,8 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> Path:
     """Write atomically: a crash or Ctrl-C mid-write never leaves a half checkpoint behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save({"format_version": FORMAT_VERSION, **state}, handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_writer(path) as handle:
+        torch.save({"format_version": FORMAT_VERSION, **state}, handle)
     return path
 
 

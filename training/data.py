@@ -9,15 +9,14 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import shutil
 import struct
-import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from mnistgen.files import write_atomic
 from mnistgen.pixels import uint8_to_unit
 
 NUM_CLASSES = 10
@@ -92,7 +91,7 @@ def _download(directory: Path) -> None:
             try:
                 with urllib.request.urlopen(f"{mirror}{name}.gz", timeout=30) as response:
                     payload = response.read()
-                _atomic_write(directory / f"{name}.gz", payload)
+                write_atomic(directory / f"{name}.gz", payload)
                 break
             except Exception as error:  # network errors come in many types; all mean "not here"
                 last_error = error
@@ -101,12 +100,6 @@ def _download(directory: Path) -> None:
                 f"MNIST not found in {directory} and could not be downloaded ({last_error}); "
                 f"put the four files there ({_expected_names()}) or pass --data-dir / ${ENV_VAR}"
             )
-
-
-def _atomic_write(path: Path, payload: bytes) -> None:
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".part") as tmp:
-        tmp.write(payload)
-    os.replace(tmp.name, path)
 
 
 def _read_raw(path: Path) -> bytes:

@@ -17,7 +17,8 @@ from typing import Any
 import torch
 
 from mnistgen.pixels import unit_to_signed
-from mnistgen.training.artifacts import append_metrics, save_grid, save_loss_plot, write_atomic
+from mnistgen.files import write_atomic
+from mnistgen.training.artifacts import append_metrics, save_grid, save_loss_plot
 from mnistgen.training.checkpoint import build_critic, build_generator, load_checkpoint, save_checkpoint
 from mnistgen.training.data import NUM_CLASSES, Split, load_split
 from mnistgen.training.models import Critic, CriticConfig, Generator, GeneratorConfig

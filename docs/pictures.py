@@ -1,0 +1,42 @@
+"""Render the README's pictures from the shipped model with the runtime API (no torch).
+
+    python docs/pictures.py [--out docs]
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from mnistgen import Generator, images
+from mnistgen.files import write_atomic
+
+SEED = 2026
+
+
+def digit_grid(generator: Generator, columns: int = 10) -> np.ndarray:
+    """Rows are digits 0-9; each column keeps one latent, so a column is one hand."""
+    z = np.random.default_rng(SEED).standard_normal((columns, generator.latent_dim), dtype=np.float32)
+    rows = [generator.generate(digit, latents=z) for digit in range(10)]
+    return np.concatenate([np.concatenate(list(row), axis=1) for row in rows], axis=0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent)
+    out = parser.parse_args().out
+    generator = Generator()
+    pictures = {
+        "grid.png": digit_grid(generator),
+        "number.png": np.concatenate(list(generator.number("2026", count=3, seed=SEED)), axis=0),
+        "morph.png": np.concatenate(list(generator.morph(3, 8, steps=12, seed=SEED)), axis=1),
+        "walk.png": np.concatenate(list(generator.style_walk(4, steps=12, seed=SEED)), axis=1),
+        "verified.png": np.concatenate(list(generator.generate(7, count=12, seed=SEED, verify=True)), axis=1),
+    }
+    for name, pixels in pictures.items():
+        print(write_atomic(out / name, images.png_bytes(pixels)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""The README's model card, rendered from an evaluation document, so it is never typed by hand.
+
+`mnistgen-eval ... --readme README.md` replaces what lies between the two markers below.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+from mnistgen.files import write_atomic
+
+START, END = "<!-- model-card:start -->", "<!-- model-card:end -->"
+
+
+class ModelCardError(Exception):
+    """The README cannot take the card (one line)."""
+
+
+def _pct(value: Optional[float]) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}%"
+
+
+def _num(value: Optional[float]) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _row(name: str, figures: dict[str, Any]) -> str:
+    return (f"| {name} | {figures['n']} | {_pct(figures['label_accuracy'])} | {_num(figures['fid'])} | "
+            f"{_num(figures['fid_per_digit_mean'])} | {_num(figures['precision'])} | {_num(figures['recall'])} | "
+            f"{_pct(figures['cas'])} |")
+
+
+def _training(training: Optional[dict[str, Any]]) -> list[str]:
+    if not training:
+        return []
+    config = training.get("config", {})
+    seconds = training.get("seconds")
+    recipe = ", ".join(f"{k} {v}" for k, v in config.items() if not isinstance(v, dict) and v is not None)
+    nets = "; ".join(f"{k} {v}" for k, v in config.items() if isinstance(v, dict))
+    return [
+        f"Training: {training.get('epoch')} epochs on the 60,000 MNIST training images, "
+        f"{seconds / 60:.1f} minutes of training wall time (2-core CPU)." if seconds else "",
+        f"Recipe: {recipe}.",
+        f"Networks: {nets}.",
+        "",
+    ]
+
+
+def render(document: dict[str, Any], training: Optional[dict[str, Any]] = None) -> str:
+    lines = [
+        START,
+        f"Measured by `mnistgen-eval` on {document['model']['n']:,} generated images "
+        f"({document.get('per_digit')} per digit, seed {document.get('seed')}) against the 10,000 MNIST test images, "
+        "in the shipped classifier's feature space. The real row scores 10,000 real training images the same way.",
+        "",
+        "| | n | label accuracy | FID | mean per-digit FID | precision | recall | CAS |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        _row("**mnistgen**", document["model"]),
+    ]
+    if document.get("reference"):
+        lines.append(_row("real MNIST", document["reference"]))
+    lines += ["", "| bar | value | needs | |", "|---|---:|---:|---|"]
+    for criterion in document.get("bar", {}).values():
+        fmt = _pct if criterion["rule"].startswith(("label", "CAS")) else _num
+        lines.append(f"| {criterion['rule']} | {fmt(criterion['value'])} | {criterion['comparison']} "
+                     f"{fmt(criterion['threshold'])} | {'pass' if criterion['passed'] else '**miss**'} |")
+    lines += ["", *_training(training), END]
+    return "\n".join(line for line in lines if line is not None)
+
+
+def read_readme(path: str | os.PathLike) -> str:
+    """The README's text, checked to hold the markers (called before the evaluation, to fail fast)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ModelCardError(f"{path}: cannot read ({error.strerror})") from None
+    if START not in text or END not in text:
+        raise ModelCardError(f"{path}: has no model card markers ({START} ... {END})")
+    return text
+
+
+def update_readme(path: str | os.PathLike, card: str) -> Path:
+    head, rest = read_readme(path).split(START, 1)
+    _, tail = rest.split(END, 1)
+    return write_atomic(path, (head + card + tail).encode("utf-8"))

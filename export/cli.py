@@ -25,13 +25,16 @@ def export(
     eval_json: Optional[Path] = typer.Option(
         None, "--eval-json", help="Evaluation figures (JSON from mnistgen-eval) to embed in the metadata."
     ),
+    latent_scale: Optional[float] = typer.Option(
+        None, "--latent-scale", help="Generator only: multiply z by this in the graph (truncation, 0-1; default 1)."
+    ),
     weights: Optional[Path] = typer.Option(
         None, "--weights", help="Also write the slim EMA-generator checkpoint here (e.g. models/generator.pt)."
     ),
 ) -> None:
     """Export a checkpoint to a single-file ONNX model, verified against torch before it is written."""
     try:
-        path = export_checkpoint(checkpoint, out, eval_json, weights)
+        path = export_checkpoint(checkpoint, out, eval_json, weights, latent_scale)
     except CheckpointError as error:
         fail(str(error), BAD_INPUT)
     except ExportError as error:

@@ -36,6 +36,7 @@ def export_checkpoint(
     out: str | os.PathLike | None = None,
     eval_json: str | os.PathLike | None = None,
     weights_out: str | os.PathLike | None = None,
+    latent_scale: float | None = None,
 ) -> Path:
     """Every input is checked before the slow export, so bad input fails fast and writes nothing.
 
@@ -46,11 +47,14 @@ def export_checkpoint(
     state = load_checkpoint(checkpoint)
     out_path = Path(out) if out is not None else DEFAULT_OUT[state["kind"]]
     check_destination(out_path)
+    if latent_scale is not None and state["kind"] != "gan":
+        raise ExportError("--latent-scale applies to gan checkpoints only")
     if weights_out is not None:
         if state["kind"] != "gan":
             raise ExportError("--weights applies to gan checkpoints only (it writes the EMA generator)")
         check_destination(weights_out)
-    path = EXPORTERS[state["kind"]](state, out_path, evaluation, source=str(checkpoint))
+    extra = {} if latent_scale is None else {"latent_scale": latent_scale}
+    path = EXPORTERS[state["kind"]](state, out_path, evaluation, source=str(checkpoint), **extra)
     if weights_out is not None:
         save_checkpoint(slim(state), weights_out)
     return path

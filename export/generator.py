@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from mnistgen.export import metadata, onnx_graph
+from mnistgen.export.errors import ExportError
 from mnistgen.export.metadata import IMAGE_SHAPE, UNIT_RANGE, TensorSpec
 from mnistgen.export.parity import VERIFY_BATCHES, Case, verify
 from mnistgen.export.writer import check_destination, write_atomic
@@ -31,7 +32,8 @@ Call with z: float32 [N, {latent_dim}] drawn from a standard normal, and digit: 
 mix: float32 [N] or [1] (default [0.0]); the label embedding is then
 lerp(embed(digit), embed(digit_to), mix), so mix 0 draws digit, 1 draws digit_to, between morphs.
 Output image: float32 [N, 1, 28, 28] in 0..1, white digit on black (x255 for 8-bit pixels).
-The same z with another digit keeps the handwriting style. Machine-readable contract: metadata_props."""
+The same z with another digit keeps the handwriting style. The graph multiplies z by the
+metadata's latent_scale (truncation; 1 = none) itself. Machine-readable contract: metadata_props."""
 
 
 def to_unit_image(signed: torch.Tensor) -> torch.Tensor:
@@ -40,22 +42,31 @@ def to_unit_image(signed: torch.Tensor) -> torch.Tensor:
 
 
 class GeneratorGraph(nn.Module):
-    """What the ONNX graph computes: G in unit range, with the label morph built in."""
+    """What the ONNX graph computes: G in unit range, with the label morph built in.
 
-    def __init__(self, generator: Generator):
+    ``latent_scale`` < 1 is the truncation trick (Brock et al. 2019): latents are drawn from a
+    standard normal and shrunk towards the mode inside the graph, trading some diversity for
+    cleaner, better-labelled digits; every consumer of the file gets the same trade.
+    """
+
+    def __init__(self, generator: Generator, latent_scale: float = 1.0):
         super().__init__()
         self.generator = generator
+        self.latent_scale = latent_scale
 
     def forward(self, z: torch.Tensor, digit: torch.Tensor, digit_to: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
         start = self.generator.embed(digit)
         end = self.generator.embed(digit_to)
         label = start + (end - start) * mix.unsqueeze(1)  # exactly start when mix is 0
+        if self.latent_scale != 1.0:
+            z = z * self.latent_scale
         return to_unit_image(self.generator.synthesize(z, label))
 
 
-def reference(generator: Generator, z: np.ndarray, digit: np.ndarray, digit_to=None, mix=None) -> np.ndarray:
+def reference(generator: Generator, z: np.ndarray, digit: np.ndarray, digit_to=None, mix=None,
+              latent_scale: float = 1.0) -> np.ndarray:
     """Torch ground truth, written apart from GeneratorGraph (plain forward, torch.lerp)."""
-    z_t, digit_t = torch.from_numpy(z), torch.from_numpy(digit)
+    z_t, digit_t = torch.from_numpy(z) * latent_scale, torch.from_numpy(digit)
     with torch.no_grad():
         if digit_to is None:
             signed = generator(z_t, digit_t)
@@ -89,7 +100,7 @@ def properties(state: dict[str, Any], latent_dim: int, evaluation: str | None) -
     }
 
 
-def parity_cases(generator: Generator, latent_dim: int) -> list[Case]:
+def parity_cases(generator: Generator, latent_dim: int, latent_scale: float = 1.0) -> list[Case]:
     """Plain calls (optional inputs omitted), per-sample morphs, and broadcast [1] morphs."""
     rng = np.random.default_rng(0)
     cases = []
@@ -98,15 +109,16 @@ def parity_cases(generator: Generator, latent_dim: int) -> list[Case]:
         digit = rng.integers(0, NUM_CLASSES, n, dtype=np.int64)
         digit_to = rng.integers(0, NUM_CLASSES, n, dtype=np.int64)
         mix = rng.random(n, dtype=np.float32)
-        cases.append(Case(f"batch {n}", {"z": z, "digit": digit}, {"image": reference(generator, z, digit)}))
+        cases.append(Case(f"batch {n}", {"z": z, "digit": digit}, {"image": reference(generator, z, digit, latent_scale=latent_scale)}))
         morph = {"z": z, "digit": digit, "digit_to": digit_to, "mix": mix}
-        cases.append(Case(f"morph batch {n}", morph, {"image": reference(generator, **morph)}))
+        cases.append(Case(f"morph batch {n}", morph, {"image": reference(generator, **morph, latent_scale=latent_scale)}))
         one = {"z": z, "digit": digit, "digit_to": digit_to[:1], "mix": np.float32([0.5])}
-        cases.append(Case(f"broadcast morph batch {n}", one, {"image": reference(generator, **one)}))
+        cases.append(Case(f"broadcast morph batch {n}", one, {"image": reference(generator, **one, latent_scale=latent_scale)}))
     return cases
 
 
-def generator_model(state: dict[str, Any], evaluation: str | None = None, source: str = "checkpoint") -> onnx.ModelProto:
+def generator_model(state: dict[str, Any], evaluation: str | None = None, source: str = "checkpoint",
+                    latent_scale: float = 1.0) -> onnx.ModelProto:
     """The EMA generator of a gan checkpoint as a checked, verified ONNX model (not written)."""
     generator = build_generator(state, source)
     latent_dim = generator.config.latent_dim
@@ -116,18 +128,22 @@ def generator_model(state: dict[str, Any], evaluation: str | None = None, source
         torch.tensor([4, 5, 6]),
         torch.tensor([0.0, 0.5, 1.0]),
     )
-    model = onnx_graph.convert(GeneratorGraph(generator), example, INPUTS, OUTPUTS)
+    if not 0.0 < latent_scale <= 1.0:
+        raise ExportError(f"latent scale must be in (0, 1] (1 = no truncation), got {latent_scale}")
+    model = onnx_graph.convert(GeneratorGraph(generator, latent_scale), example, INPUTS, OUTPUTS)
     onnx_graph.add_optional_inputs(model, DEFAULTS, MORPH_DIM)
-    metadata.apply(model, properties(state, latent_dim, evaluation), DOC_STRING.format(latent_dim=latent_dim), "mnistgen_generator")
+    props = {**properties(state, latent_dim, evaluation), "latent_scale": repr(float(latent_scale))}
+    metadata.apply(model, props, DOC_STRING.format(latent_dim=latent_dim), "mnistgen_generator")
     onnx_graph.check(model)
-    verify(model.SerializeToString(), parity_cases(generator, latent_dim))
+    verify(model.SerializeToString(), parity_cases(generator, latent_dim, latent_scale))
     return model
 
 
 def export_generator(
-    state: dict[str, Any], out_path: str | os.PathLike, evaluation: str | None = None, source: str = "checkpoint"
+    state: dict[str, Any], out_path: str | os.PathLike, evaluation: str | None = None, source: str = "checkpoint",
+    latent_scale: float = 1.0,
 ) -> Path:
     """Export, verify against torch, then write atomically; raises ExportError/CheckpointError."""
     check_destination(out_path)
-    model = generator_model(state, evaluation, source)
+    model = generator_model(state, evaluation, source, latent_scale)
     return write_atomic(out_path, model.SerializeToString())

@@ -7,30 +7,21 @@ MNISTGEN_TEST_GENERATOR / MNISTGEN_TEST_CLASSIFIER / MNISTGEN_TEST_CHECKPOINT.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import model_path
+
 REPO = Path(__file__).resolve().parents[1]
-MODELS = {
-    "--generator": ("MNISTGEN_TEST_GENERATOR", "generator.onnx"),
-    "--classifier": ("MNISTGEN_TEST_CLASSIFIER", "classifier.onnx"),
-    "--checkpoint": ("MNISTGEN_TEST_CHECKPOINT", "generator.pt"),
-}
+OPTIONS = {"--generator": "generator", "--classifier": "classifier", "--checkpoint": "checkpoint"}
 SECTIONS = {"meta", "cold_start", "throughput", "footprint", "memory", "training"}
 
 
 def _model_args() -> list[str]:
-    args = []
-    for option, (env, filename) in MODELS.items():
-        path = Path(os.environ[env]) if os.environ.get(env) else REPO / "models" / filename
-        if not path.is_file():
-            pytest.fail(f"no model at {path}: ship models/{filename} or set {env}")
-        args += [option, str(path)]
-    return args
+    return [arg for option, which in OPTIONS.items() for arg in (option, str(model_path(which)))]
 
 
 @pytest.fixture(scope="module")

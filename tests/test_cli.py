@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -19,25 +18,7 @@ from PIL import Image
 from mnistgen import Generator
 from mnistgen.progress import MIN_ITEMS, bar_for
 
-REPO = Path(__file__).resolve().parents[1]
 BLOCKED = "import sys; sys.modules['torch'] = None; sys.modules['onnx'] = None; from mnistgen.cli import main; main()"
-
-
-def _model(env: str, filename: str) -> Path:
-    path = Path(os.environ[env]) if os.environ.get(env) else REPO / "models" / filename
-    if not path.is_file():
-        pytest.fail(f"no model at {path}: ship models/{filename} (mnistgen-export) or set {env}")
-    return path
-
-
-@pytest.fixture(scope="module")
-def generator_path() -> Path:
-    return _model("MNISTGEN_TEST_GENERATOR", "generator.onnx")
-
-
-@pytest.fixture(scope="module")
-def classifier_path() -> Path:
-    return _model("MNISTGEN_TEST_CLASSIFIER", "classifier.onnx")
 
 
 @pytest.fixture(scope="module")

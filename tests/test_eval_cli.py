@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import subprocess
 import sys
 
@@ -17,14 +16,6 @@ from mnistgen.evaluation import cli
 from mnistgen.training.data import load_split
 
 PER_DIGIT = 30
-
-
-@pytest.fixture(scope="module")
-def classifier_path(repo_root):
-    path = os.environ.get("MNISTGEN_TEST_CLASSIFIER") or repo_root / "models" / "classifier.onnx"
-    if not os.path.isfile(path):
-        pytest.fail(f"{path} missing: train and export the reference classifier (issue 3) first")
-    return str(path)
 
 
 @pytest.fixture(scope="module")
@@ -200,3 +191,22 @@ def test_bar_is_relative_to_the_real_row():
     }
     assert [c.name for c in check_bar(beyond, None)] == ["label_accuracy"]
     assert "cas" not in [c.name for c in check_bar(_figures(cas=None), real)]
+
+
+def test_readme_model_card_is_rewritten_between_markers(real_npz, classifier_path, mnist_dir, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# title\n\n<!-- model-card:start -->\nold card\n<!-- model-card:end -->\n\ntail\n")
+    result = _invoke(["--npz", str(real_npz), "--readme", str(readme)], classifier_path, mnist_dir)
+    assert result.exit_code == 0, result.output
+    text = readme.read_text()
+    assert "old card" not in text and text.startswith("# title") and text.endswith("tail\n")
+    assert "| **mnistgen** | 300 |" in text and "| real MNIST | 300 |" in text
+    assert "| label accuracy >= 99.5% |" in text
+
+
+def test_readme_without_markers_fails_before_evaluating(real_npz, classifier_path, mnist_dir, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# no markers\n")
+    result = _invoke(["--npz", str(real_npz), "--readme", str(readme)], classifier_path, mnist_dir)
+    _one_line_error(result, "has no model card markers")
+    assert "overall:" not in result.stdout and readme.read_text() == "# no markers\n"

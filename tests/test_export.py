@@ -305,13 +305,9 @@ def test_cli_bad_input(tmp_path, gan_checkpoint, case):
 
 
 @pytest.fixture(scope="module")
-def shipped(repo_root) -> tuple[Generator, Path]:
-    checkpoint, model = repo_root / "models" / "generator.pt", repo_root / "models" / "generator.onnx"
-    missing = [str(p) for p in (checkpoint, model) if not p.is_file()]
-    if missing:
-        pytest.fail(f"shipped model files missing: {', '.join(missing)} (train, slim and export them first)")
-    state = load_checkpoint(checkpoint, kind="gan")
-    return build_generator(state, str(checkpoint)), model
+def shipped(checkpoint_path, generator_path) -> tuple[Generator, Path]:
+    state = load_checkpoint(checkpoint_path, kind="gan")
+    return build_generator(state, str(checkpoint_path)), generator_path
 
 
 @pytest.mark.parametrize("n", BATCHES)
@@ -319,7 +315,26 @@ def test_shipped_generator_matches_its_checkpoint(shipped, n):
     generator, model = shipped
     latent_dim = generator.config.latent_dim
     runner = session(model)
-    assert runner.get_modelmeta().custom_metadata_map["latent_dim"] == str(latent_dim)
+    props = runner.get_modelmeta().custom_metadata_map
+    assert props["latent_dim"] == str(latent_dim)
     z, digit = latents(n, latent_dim, seed=100 + n)
     (image,) = runner.run(["image"], {"z": z, "digit": digit})
-    assert_images_match(image, torch_images(generator, z, digit))
+    assert_images_match(image, torch_images(generator, z * float(props["latent_scale"]), digit))
+
+
+def test_latent_scale_is_applied_in_the_graph(tmp_path, gan_checkpoint, fresh_generator):
+    out = tmp_path / "truncated.onnx"
+    result = run_cli(str(gan_checkpoint), "--out", str(out), "--latent-scale", "0.5")
+    assert result.returncode == 0, result.stderr
+    runner = session(out)
+    assert runner.get_modelmeta().custom_metadata_map["latent_scale"] == "0.5"
+    z, digit = latents(7, 64, seed=9)
+    (image,) = runner.run(["image"], {"z": z, "digit": digit})
+    assert_images_match(image, torch_images(fresh_generator, z * 0.5, digit))
+
+
+@pytest.mark.parametrize("scale", ["0", "1.5", "-1"])
+def test_latent_scale_out_of_range_is_refused(tmp_path, gan_checkpoint, scale):
+    result = run_cli(str(gan_checkpoint), "--out", str(tmp_path / "g.onnx"), "--latent-scale", scale)
+    assert result.returncode == 2 and "latent scale must be in (0, 1]" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "g.onnx").exists()

@@ -5,7 +5,6 @@ overrides the path) on 200 images per digit, one thread.
 """
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
@@ -115,11 +114,8 @@ def test_precision_recall_does_not_depend_on_chunking():
 
 
 @pytest.fixture(scope="module")
-def classifier(repo_root):
-    path = os.environ.get("MNISTGEN_TEST_CLASSIFIER") or repo_root / "models" / "classifier.onnx"
-    if not os.path.isfile(path):
-        pytest.fail(f"{path} missing: train and export the reference classifier (issue 3) first")
-    return OnnxClassifier(path, threads=1)
+def classifier(classifier_path):
+    return OnnxClassifier(classifier_path, threads=1)
 
 
 def _blur(images: np.ndarray) -> np.ndarray:

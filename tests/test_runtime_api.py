@@ -6,7 +6,6 @@ MNISTGEN_TEST_CLASSIFIER (any compatible model: these tests check behaviour, not
 from __future__ import annotations
 
 import ast
-import os
 import subprocess
 import sys
 import threading
@@ -23,23 +22,6 @@ from mnistgen.session import default_model_path
 REPO = Path(__file__).resolve().parents[1]
 ALLOWED_IMPORTS = {"numpy", "onnxruntime", "PIL", "typer", "click", "mnistgen"}
 FORBIDDEN_MNISTGEN = ("mnistgen.training", "mnistgen.export", "mnistgen.evaluation")
-
-
-def _model(env: str, filename: str) -> Path:
-    path = Path(os.environ[env]) if os.environ.get(env) else REPO / "models" / filename
-    if not path.is_file():
-        pytest.fail(f"no model at {path}: ship models/{filename} (mnistgen-export) or set {env}")
-    return path
-
-
-@pytest.fixture(scope="module")
-def generator_path() -> Path:
-    return _model("MNISTGEN_TEST_GENERATOR", "generator.onnx")
-
-
-@pytest.fixture(scope="module")
-def classifier_path() -> Path:
-    return _model("MNISTGEN_TEST_CLASSIFIER", "classifier.onnx")
 
 
 @pytest.fixture(scope="module")

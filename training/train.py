@@ -38,7 +38,7 @@ class TrainConfig:
     # the paper's 5 critic steps with a penalty every step, which matters more here than a
     # sharper critic; beta1 = 0.5 (not the paper's 0) because with only 2 critic steps some
     # momentum steadies the critic between generator updates.
-    epochs: int = 5
+    epochs: int = 12
     batch_size: int = 64
     lr: float = 2e-4
     beta1: float = 0.5

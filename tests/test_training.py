@@ -86,3 +86,18 @@ def test_ctrl_c_saves_and_says_how_to_resume(tmp_path, mnist_dir):
     assert "--resume" in err and "Traceback" not in err
     state = torch.load(run / "checkpoint.pt", weights_only=True)
     assert state["epoch"] == 0 and state["batch"] > 0  # saved mid-epoch, resumable from that batch
+
+
+def test_time_budget_stops_with_a_checkpoint_that_resumes_exactly(tmp_path, mnist_dir):
+    budgeted, straight = tmp_path / "budgeted", tmp_path / "straight"
+    result = _train(budgeted, mnist_dir, "--epochs", "1", "--time-budget", "0.0001")
+    assert "time budget reached" in result.stderr and "--resume" in result.stderr
+    state = torch.load(budgeted / "checkpoint.pt", weights_only=True)
+    assert state["epoch"] == 0  # stopped inside the first epoch
+    _train(budgeted, mnist_dir, "--epochs", "1", "--resume")
+    _train(straight, mnist_dir, "--epochs", "1")
+    a, _ = _weights(budgeted / "checkpoint.pt")
+    b, _ = _weights(straight / "checkpoint.pt")
+    for net in a:
+        for name in a[net]:
+            assert torch.equal(a[net][name], b[net][name]), f"{net}.{name} differs after a mid-epoch resume"

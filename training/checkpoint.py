@@ -107,5 +107,5 @@ def build_classifier(state: dict[str, Any], path: str = "checkpoint") -> Classif
 
 def slim(state: dict[str, Any]) -> dict[str, Any]:
     """What ships for tests: the EMA generator and its config, no critic or optimizer state."""
-    keep = ("kind", "config", "epoch", "seconds", "ema_generator")
+    keep = ("kind", "config", "epoch", "batch", "generator_step", "seconds", "ema_generator")
     return {k: state[k] for k in keep if k in state}

@@ -45,9 +45,10 @@ def run(
         _fail(str(error))
     resume_hint = f"mnistgen-train --out {out} --epochs {epochs} --resume"
     if result.stopped_early:
-        typer.echo(f"stopped after {result.seconds:.0f} s of training at epoch {result.epoch}; "
+        why = "interrupted" if result.interrupted else "time budget reached"
+        typer.echo(f"{why}: stopped after {result.seconds:.0f} s of training in epoch {result.epoch + 1}; "
                    f"checkpoint {result.checkpoint}; continue with: {resume_hint}", err=True)
-        raise typer.Exit(130 if result.epoch < epochs else 0)
+        raise typer.Exit(130 if result.interrupted else 0)  # a spent budget is the run the user asked for
     typer.echo(f"done: {result.epoch} epochs, {result.seconds:.0f} s of training; checkpoint {result.checkpoint}")
 
 

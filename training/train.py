@@ -75,7 +75,8 @@ class RunOptions:
 class RunResult:
     epoch: int
     seconds: float
-    stopped_early: bool
+    stopped_early: bool  # by Ctrl-C or the time budget, with a checkpoint to resume from
+    interrupted: bool  # by Ctrl-C
     checkpoint: Path
 
 
@@ -265,16 +266,16 @@ class Trainer:
         if options.time_budget_minutes is not None:
             deadline = time.perf_counter() + options.time_budget_minutes * 60
         checkpoint = options.out / CHECKPOINT_NAME
-        stopped = False
+        stopped = interrupted = False
         with _StopFlag() as stop:
             while self.state.epoch < self.config.epochs:
                 metrics = self._run_epoch(stop, deadline)
                 save_checkpoint(_state_dict(self.config, self.state), checkpoint)
                 if metrics is None:
-                    stopped = True
+                    stopped, interrupted = True, stop.requested
                     break
                 self._save_epoch_artifacts(metrics)
-        return RunResult(self.state.epoch, self.state.seconds, stopped, checkpoint)
+        return RunResult(self.state.epoch, self.state.seconds, stopped, interrupted, checkpoint)
 
 
 def train(config: TrainConfig, options: RunOptions) -> RunResult:

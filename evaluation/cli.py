@@ -135,8 +135,8 @@ def run(
         if json_out is not None:
             typer.echo(f"wrote {report.write_json(document, json_out)}")
         if readme is not None:
-            training = None if npz is not None else open_generator(generator, threads).info.get("training")
-            typer.echo(f"wrote the model card into {model_card.update_readme(readme, model_card.render(document, training))}")
+            info = None if npz is not None else open_generator(generator, threads).info
+            typer.echo(f"wrote the model card into {model_card.update_readme(readme, model_card.render(document, info))}")
     except (EvalError, ModelError, InputError, SampleError, DataError, model_card.ModelCardError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None

@@ -31,23 +31,28 @@ def _row(name: str, figures: dict[str, Any]) -> str:
             f"{_pct(figures['cas'])} |")
 
 
-def _training(training: Optional[dict[str, Any]]) -> list[str]:
+def _training(info: dict[str, Any]) -> list[str]:
+    training = info.get("training")
     if not training:
         return []
     config = training.get("config", {})
-    seconds = training.get("seconds")
+    seconds = training.get("seconds") or 0.0
     recipe = ", ".join(f"{k} {v}" for k, v in config.items() if not isinstance(v, dict) and v is not None)
     nets = "; ".join(f"{k} {v}" for k, v in config.items() if isinstance(v, dict))
+    partial = f" and {training['batch']} batches into the next" if training.get("batch") else ""
+    steps = f", {training['generator_step']:,} generator steps" if training.get("generator_step") else ""
     return [
-        f"Training: {training.get('epoch')} epochs on the 60,000 MNIST training images, "
-        f"{seconds / 60:.1f} minutes of training wall time (2-core CPU)." if seconds else "",
+        f"Training: {training.get('epoch')} epochs{partial} over the 60,000 MNIST training images{steps}, "
+        f"{seconds / 60:.1f} minutes of training wall time on the 2-core CPU machine.",
+        f"Sampling: z ~ N(0, I) scaled by latent_scale {info.get('latent_scale', 1.0)} inside the graph (truncation).",
         f"Recipe: {recipe}.",
         f"Networks: {nets}.",
         "",
     ]
 
 
-def render(document: dict[str, Any], training: Optional[dict[str, Any]] = None) -> str:
+def render(document: dict[str, Any], info: Optional[dict[str, Any]] = None) -> str:
+    """``info``: the generator's metadata (training run, latent scale), when a generator was scored."""
     lines = [
         START,
         f"Measured by `mnistgen-eval` on {document['model']['n']:,} generated images "
@@ -65,7 +70,7 @@ def render(document: dict[str, Any], training: Optional[dict[str, Any]] = None) 
         fmt = _pct if criterion["rule"].startswith(("label", "CAS")) else _num
         lines.append(f"| {criterion['rule']} | {fmt(criterion['value'])} | {criterion['comparison']} "
                      f"{fmt(criterion['threshold'])} | {'pass' if criterion['passed'] else '**miss**'} |")
-    lines += ["", *_training(training), END]
+    lines += ["", *_training(info or {}), END]
     return "\n".join(line for line in lines if line is not None)
 
 

@@ -53,7 +53,8 @@ def specs_json(specs: list[TensorSpec]) -> str:
 
 
 def training_json(state: dict[str, Any]) -> str:
-    return as_json({"config": state.get("config"), "epoch": state.get("epoch"), "seconds": state.get("seconds")})
+    keys = ("config", "epoch", "batch", "generator_step", "seconds")
+    return as_json({key: state[key] for key in keys if key in state})
 
 
 def common_props(kind: str, state: dict[str, Any], evaluation: str | None) -> dict[str, str]:

@@ -29,8 +29,8 @@ def real_npz(tmp_path_factory, mnist_dir):
 
 
 def _invoke(args, classifier_path, mnist_dir):
-    common = ["--classifier", classifier_path, "--data-dir", str(mnist_dir), "--threads", "1"]
-    return CliRunner().invoke(cli.app, [*args, *common])
+    common = ["--classifier", classifier_path, "--data-dir", mnist_dir, "--threads", "1"]
+    return CliRunner().invoke(cli.app, [str(arg) for arg in (*args, *common)])
 
 
 def _one_line_error(result, *fragments):

@@ -160,10 +160,12 @@ def test_mode_collapse_has_no_recall_and_high_fid(figures):
     assert collapse.fid_per_digit_mean > 10 * real.fid_per_digit_mean
 
 
-def test_blur_raises_fid_and_lowers_precision(figures):
+def test_blur_raises_fid_and_collapses_recall(figures):
+    # Blurred digits still land inside the real manifold (precision stays high with the shipped
+    # classifier), but they cover almost none of it: FID and recall are the metrics that see blur.
     real, blur = figures["real"], figures["blur"]
     assert blur.fid > 20 * real.fid
-    assert blur.precision < real.precision
+    assert blur.recall < 0.25 * real.recall
 
 
 def test_shuffled_labels_fail_labels_and_per_digit_fid_only(figures):

@@ -6,6 +6,7 @@ MNISTGEN_TEST_GENERATOR / MNISTGEN_TEST_CLASSIFIER / MNISTGEN_TEST_CHECKPOINT.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from tests.conftest import model_path
 
 REPO = Path(__file__).resolve().parents[1]
 OPTIONS = {"--generator": "generator", "--classifier": "classifier", "--checkpoint": "checkpoint"}
-SECTIONS = {"meta", "cold_start", "throughput", "footprint", "memory", "training"}
+SECTIONS = {"meta", "cold_start", "throughput", "footprint", "memory", "training", "quantization"}
 
 
 def _model_args() -> list[str]:
@@ -66,3 +67,15 @@ def test_footprint_and_memory_measured(report: dict):
 
 def test_training_not_measured_without_a_run(report: dict):
     assert report["training"]["measured"] is False
+
+
+def test_quantization_measures_fp32_and_both_variants(report: dict):
+    quant = report["quantization"]
+    if importlib.util.find_spec("onnx") is None:
+        pytest.skip("quantization needs the onnx package (train extra)")
+    assert quant.get("error") is None, quant
+    assert set(quant["variants"]) == {"fp32", "dynamic_quint8", "static_qdq_int8"}
+    for name, variant in quant["variants"].items():
+        assert {"size_mib", "images_per_s", "max_abs_pixel_diff", "label_accuracy_pct", "ship"} <= set(variant)
+        if name == "fp32" or variant["error"] is None:  # a variant may fail to quantize; that is reported, not hidden
+            assert variant["size_mib"] is not None and variant["images_per_s"] is not None, (name, variant)

@@ -7,7 +7,7 @@ import sys
 from importlib import metadata
 from typing import Any, Callable, Optional, Sequence
 
-from tests.bench import cold_start, footprint, memory, throughput, training
+from tests.bench import cold_start, footprint, memory, quantization, throughput, training
 from tests.bench.options import Options, parse
 from tests.bench.report import table, write_json
 
@@ -17,6 +17,7 @@ RUNNERS: dict[str, Callable[[Options], dict]] = {
     "footprint": footprint.run,
     "memory": memory.run,
     "training": training.run,
+    "quantization": quantization.run,
 }
 VERSIONS_OF = ("numpy", "onnxruntime", "pillow", "typer", "torch")
 

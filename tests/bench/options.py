@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "models"
-SECTIONS = ("cold_start", "throughput", "footprint", "memory", "training")
+SECTIONS = ("cold_start", "throughput", "footprint", "memory", "training", "quantization")
 
 
 @dataclass(frozen=True)
@@ -22,12 +22,18 @@ class Sizes:
     min_window_s: float  # each throughput figure times at least this long, so batch 1 is not noise
     memory_counts: tuple[int, int]  # (small, large)
     build_wheel: bool
+    quant_calibration: int  # latents fed to static quantization's calibration
+    quant_timed_batches: int  # batches of 64 per timed run of each quantization variant
+    quant_diff_count: int  # samples compared pixel by pixel with fp32
+    quant_per_digit: int  # samples per digit judged by the classifier
 
 
 FULL = Sizes(repeats=5, cold_count=10, batches=(1, 64, 1024), threads=(1, 2), min_window_s=0.3,
-             memory_counts=(1000, 100_000), build_wheel=True)
+             memory_counts=(1000, 100_000), build_wheel=True,
+             quant_calibration=256, quant_timed_batches=10, quant_diff_count=1000, quant_per_digit=100)
 QUICK = Sizes(repeats=1, cold_count=10, batches=(1, 16), threads=(1, 2), min_window_s=0.01,
-              memory_counts=(200, 2000), build_wheel=False)
+              memory_counts=(200, 2000), build_wheel=False,
+              quant_calibration=64, quant_timed_batches=2, quant_diff_count=128, quant_per_digit=10)
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, help="Also write all figures to this JSON file (atomically).")
     parser.add_argument("--generator", type=Path, default=SHIPPED / "generator.onnx", help="Generator .onnx.")
     parser.add_argument("--classifier", type=Path, default=SHIPPED / "classifier.onnx",
-                        help="Classifier .onnx (its size counts in the footprint).")
+                        help="Classifier .onnx (its size counts in the footprint; it judges quantized labels).")
     parser.add_argument("--checkpoint", type=Path, default=SHIPPED / "generator.pt",
                         help="Slim checkpoint with the same EMA generator, for the torch side.")
     parser.add_argument("--repeats", type=_positive, help="Repetitions per figure (default 5, 1 with --quick).")

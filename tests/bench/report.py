@@ -31,7 +31,7 @@ def table(document: dict[str, Any]) -> str:
     lines = [f"mnistgen benchmarks ({'quick' if document['meta']['quick'] else 'full'}, "
              f"repeats {document['meta']['repeats']}, load {document['meta']['loadavg_1m']:.2f})"]
     for name, render in (("cold_start", _cold), ("throughput", _throughput), ("footprint", _footprint),
-                         ("memory", _memory), ("training", _training)):
+                         ("memory", _memory), ("training", _training), ("quantization", _quantization)):
         if name in document:
             lines += ["", *render(document[name])]
     return "\n".join(lines)
@@ -88,3 +88,15 @@ def _training(t: dict) -> list[str]:
         f"total {fmt(t['total_seconds'], 0)} s, median {fmt(t['median_images_per_s'], 0)} images/s",
         f"  time to quality: {fmt(t['time_to_quality_s'], 0)} s ({t['quality_note']})",
     ]
+
+
+def _quantization(q: dict) -> list[str]:
+    if q.get("error"):
+        return [f"quantization: {q['error']}"]
+    lines = [f"quantization, batch {q['batch']}, 1 thread   MiB  images/s  max |diff| u8  label acc %  ship"]
+    for name, v in q["variants"].items():
+        ship = "-" if v["ship"] is None else ("yes" if v["ship"] else "no")
+        lines.append(f"  {name:<27}{fmt(v['size_mib'], 2):>8}{fmt(v['images_per_s'], 0):>10}"
+                     f"{fmt(v['max_abs_pixel_diff'], 0):>15}{fmt(v['label_accuracy_pct'], 1):>13}{ship:>6}"
+                     + (f"   ({v['error']})" if v["error"] else ""))
+    return lines

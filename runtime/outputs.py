@@ -1,40 +1,46 @@
-"""What the CLI writes: named artifacts (file name + encoded bytes), to a directory or stdout."""
+"""What the CLI writes: named artifacts (file name + an encoder), to a directory or stdout."""
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import BinaryIO, Callable
 
 import numpy as np
 
 from mnistgen import images as encode
-from mnistgen.files import write_atomic
+from mnistgen.files import atomic_writer
 from mnistgen.request import Request
 
 
 @dataclass(frozen=True)
 class Artifact:
     name: str
-    data: Callable[[], bytes]  # encoded on demand: 100k PNGs never sit in memory at once
+    # encodes straight into the destination stream, on demand: 100k PNGs never sit in memory at
+    # once, and a large .npy is not copied into a bytes buffer first
+    write: Callable[[BinaryIO], None]
+
+
+def _bytes(encoder: Callable[[], bytes]) -> Callable[[BinaryIO], None]:
+    return lambda stream: stream.write(encoder())
 
 
 def artifacts(request: Request, pictures: np.ndarray) -> list[Artifact]:
     """`pictures` is (n, 28, W) uint8: samples, number samples, or morph/walk frames."""
     stem = _stem(request)
     if request.format == "npy":
-        return [Artifact(f"{stem}.npy", lambda: encode.npy_bytes(pictures))]
+        return [Artifact(f"{stem}.npy", lambda stream: np.save(stream, pictures, allow_pickle=False))]
     if request.format == "gif":
-        return [Artifact(f"{stem}.gif", lambda: encode.gif_bytes(pictures))]
+        return [Artifact(f"{stem}.gif", _bytes(lambda: encode.gif_bytes(pictures)))]
     if request.sequence:
-        return [Artifact(f"{stem}.png", lambda: encode.png_bytes(encode.strip(pictures)))]
+        return [Artifact(f"{stem}.png", _bytes(lambda: encode.png_bytes(encode.strip(pictures))))]
     if request.grid:
-        return [Artifact(f"{stem}_grid.png", lambda: encode.png_bytes(encode.grid(pictures)))]
+        return [Artifact(f"{stem}_grid.png", _bytes(lambda: encode.png_bytes(encode.grid(pictures))))]
     return [Artifact(f"{stem}_{i}.png", _png_of(pictures, i)) for i in range(len(pictures))]
 
 
-def _png_of(pictures: np.ndarray, index: int) -> Callable[[], bytes]:
-    return lambda: encode.png_bytes(pictures[index])
+def _png_of(pictures: np.ndarray, index: int) -> Callable[[BinaryIO], None]:
+    return _bytes(lambda: encode.png_bytes(pictures[index]))
 
 
 def _stem(request: Request) -> str:
@@ -46,7 +52,7 @@ def _stem(request: Request) -> str:
 
 
 def write_stdout(artifact: Artifact) -> None:
-    sys.stdout.buffer.write(artifact.data())
+    artifact.write(sys.stdout.buffer)
     sys.stdout.buffer.flush()
 
 
@@ -60,7 +66,8 @@ def write_directory(directory: Path, items: list[Artifact], progress: Callable[[
         for done, item in enumerate(items, start=1):
             path = directory / item.name
             existed = path.exists()
-            write_atomic(path, item.data())
+            with atomic_writer(path) as stream:
+                item.write(stream)
             if not existed:
                 created.append(path)
             if progress is not None:

@@ -18,8 +18,7 @@ SEED = 2026
 def digit_grid(generator: Generator, columns: int = 10) -> np.ndarray:
     """Rows are digits 0-9; each column keeps one latent, so a column is one hand."""
     z = np.random.default_rng(SEED).standard_normal((columns, generator.latent_dim), dtype=np.float32)
-    rows = [generator.generate(digit, latents=z) for digit in range(10)]
-    return np.concatenate([np.concatenate(list(row), axis=1) for row in rows], axis=0)
+    return images.grid(np.concatenate([generator.generate(digit, latents=z) for digit in range(10)]))
 
 
 def main() -> None:
@@ -30,9 +29,9 @@ def main() -> None:
     pictures = {
         "grid.png": digit_grid(generator),
         "number.png": np.concatenate(list(generator.number("2026", count=3, seed=SEED)), axis=0),
-        "morph.png": np.concatenate(list(generator.morph(3, 8, steps=12, seed=SEED)), axis=1),
-        "walk.png": np.concatenate(list(generator.style_walk(4, steps=12, seed=SEED)), axis=1),
-        "verified.png": np.concatenate(list(generator.generate(7, count=12, seed=SEED, verify=True)), axis=1),
+        "morph.png": images.strip(generator.morph(3, 8, steps=12, seed=SEED)),
+        "walk.png": images.strip(generator.style_walk(4, steps=12, seed=SEED)),
+        "verified.png": images.strip(generator.generate(7, count=12, seed=SEED, verify=True)),
     }
     for name, pixels in pictures.items():
         print(write_atomic(out / name, images.png_bytes(pixels)))

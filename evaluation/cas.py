@@ -13,11 +13,11 @@ import torch
 
 from mnistgen.evaluation.samples import Samples
 from mnistgen.pixels import uint8_to_unit
-from mnistgen.training.classifier import TrainConfig, accuracy, train_classifier
+from mnistgen.training.classifier import ClassifierRecipe, accuracy, train_classifier
 from mnistgen.training.data import Split
 
 # Fixed recipe, the same for the model and the real reference (10k images -> ~320 steps).
-CAS_RECIPE = TrainConfig(epochs=4, batch_size=128, lr=3e-3, weight_decay=1e-4, shift=2, seed=0)
+CAS_RECIPE = ClassifierRecipe(epochs=4, batch_size=128, lr=3e-3, weight_decay=1e-4, shift=2, seed=0)
 
 
 @contextmanager
@@ -32,7 +32,7 @@ def _torch_threads(threads: Optional[int]) -> Iterator[None]:
 
 
 def classification_accuracy_score(
-    samples: Samples, test: Split, recipe: Optional[TrainConfig] = None, threads: Optional[int] = None
+    samples: Samples, test: Split, recipe: Optional[ClassifierRecipe] = None, threads: Optional[int] = None
 ) -> float:
     """Accuracy on the real ``test`` split of a Classifier trained only on ``samples`` (CAS_RECIPE)."""
     with _torch_threads(threads):

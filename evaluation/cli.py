@@ -93,7 +93,7 @@ def _score(
     return model, scoring.score(scoring.observe(classifier, reference_samples), real)
 
 
-app = typer.Typer(add_completion=False, help=__doc__.splitlines()[0])
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, help=__doc__.splitlines()[0])
 
 
 @app.command()
@@ -105,7 +105,7 @@ def run(
         None, help="Score these images instead: .npz with 'images' uint8 (N,28,28) and integer 'labels'."
     ),
     per_digit: int = typer.Option(1000, min=samples.MIN_PER_DIGIT, max=MAX_COUNT, help="Images generated per digit."),
-    seed: int = typer.Option(0, help="Seed of the generated latents."),
+    seed: int = typer.Option(0, min=0, help="Seed of the generated latents (non-negative)."),
     classifier: Optional[Path] = typer.Option(
         None, help="Classifier ONNX (default: the shipped models/classifier.onnx)."
     ),

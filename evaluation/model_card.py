@@ -53,11 +53,13 @@ def _training(info: dict[str, Any]) -> list[str]:
 
 def render(document: dict[str, Any], info: Optional[dict[str, Any]] = None) -> str:
     """``info``: the generator's metadata (training run, latent scale), when a generator was scored."""
+    n = document["model"]["n"]
+    scored = (f"{n:,} generated images ({document['per_digit']} per digit, seed {document.get('seed')})"
+              if document.get("per_digit") else f"{n:,} images from {document.get('source')}")
     lines = [
         START,
-        f"Measured by `mnistgen-eval` on {document['model']['n']:,} generated images "
-        f"({document.get('per_digit')} per digit, seed {document.get('seed')}) against the 10,000 MNIST test images, "
-        "in the shipped classifier's feature space. The real row scores 10,000 real training images the same way.",
+        f"Measured by `mnistgen-eval` on {scored} against the MNIST test images, in the shipped "
+        "classifier's feature space. The real row scores as many real training images the same way.",
         "",
         "| | n | label accuracy | FID | mean per-digit FID | precision | recall | CAS |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -71,7 +73,7 @@ def render(document: dict[str, Any], info: Optional[dict[str, Any]] = None) -> s
         lines.append(f"| {criterion['rule']} | {fmt(criterion['value'])} | {criterion['comparison']} "
                      f"{fmt(criterion['threshold'])} | {'pass' if criterion['passed'] else '**miss**'} |")
     lines += ["", *_training(info or {}), END]
-    return "\n".join(line for line in lines if line is not None)
+    return "\n".join(lines)
 
 
 def read_readme(path: str | os.PathLike) -> str:

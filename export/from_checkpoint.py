@@ -56,5 +56,9 @@ def export_checkpoint(
     extra = {} if latent_scale is None else {"latent_scale": latent_scale}
     path = EXPORTERS[state["kind"]](state, out_path, evaluation, source=str(checkpoint), **extra)
     if weights_out is not None:
-        save_checkpoint(slim(state), weights_out)
+        try:
+            save_checkpoint(slim(state), weights_out)
+        except OSError as error:
+            raise ExportError(f"{weights_out}: cannot write the weights ({error.strerror or error}); "
+                              f"{path} was written") from None
     return path

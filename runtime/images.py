@@ -1,4 +1,4 @@
-"""Laying out uint8 digit images and encoding them (PNG, animated GIF, .npy); atomic file writes."""
+"""Laying out uint8 digit images (grids, strips) and encoding them (PNG, animated GIF)."""
 from __future__ import annotations
 
 import io

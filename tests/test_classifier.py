@@ -54,7 +54,7 @@ def _weights(model) -> list[torch.Tensor]:
 
 def test_training_is_seeded_and_leaves_the_global_rng_alone(small):
     train, _ = small
-    config = training.TrainConfig(epochs=1, batch_size=256)
+    config = training.ClassifierRecipe(epochs=1, batch_size=256)
     torch.manual_seed(123)
     before = torch.rand(3)
     torch.manual_seed(123)
@@ -70,7 +70,7 @@ def test_training_is_seeded_and_leaves_the_global_rng_alone(small):
 
 def test_training_learns_digits(small):
     train, test = small
-    result = training.train_classifier(train.unit_images(), train.labels, training.TrainConfig(epochs=3))
+    result = training.train_classifier(train.unit_images(), train.labels, training.ClassifierRecipe(epochs=3))
     assert not result.model.training
     assert training.accuracy(result.model, test.unit_images(), test.labels) > 0.8  # chance is 0.1
 

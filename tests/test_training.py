@@ -101,3 +101,11 @@ def test_time_budget_stops_with_a_checkpoint_that_resumes_exactly(tmp_path, mnis
     for net in a:
         for name in a[net]:
             assert torch.equal(a[net][name], b[net][name]), f"{net}.{name} differs after a mid-epoch resume"
+
+
+@pytest.mark.parametrize("command", ["train", "train_classifier", "export"])
+def test_torch_side_commands_without_torch_say_what_to_install(command):
+    code = f"import sys; sys.modules['torch'] = None; from mnistgen.training.entry import {command}; {command}()"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and "pip install 'mnistgen[train]'" in result.stderr

@@ -12,27 +12,18 @@ import torch
 from PIL import Image, ImageDraw
 
 from mnistgen.files import write_atomic
+from mnistgen.images import grid, png_bytes
 from mnistgen.pixels import signed_to_unit, unit_to_uint8
 
 CURVES = (("critic_loss", (200, 60, 60)), ("generator_loss", (60, 90, 200)),
           ("wasserstein", (40, 150, 70)), ("gradient_penalty", (160, 120, 20)))
 
 
-def _png_bytes(image: Image.Image) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def save_grid(images: torch.Tensor, path: Path, per_row: int = 10) -> None:
+def save_grid(images: torch.Tensor, path: Path) -> None:
+    """``images``: (100, 1, 28, 28) in the generator's signed range -> a 10x10 grid, row-major."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    """``images``: (rows*per_row, 1, 28, 28) in the generator's signed range; one row per digit."""
     pixels = unit_to_uint8(signed_to_unit(images.detach().cpu().numpy()))[:, 0]
-    rows = len(pixels) // per_row
-    tiled = pixels.reshape(rows, per_row, 28, 28).transpose(0, 2, 1, 3).reshape(rows * 28, per_row * 28)
-    write_atomic(path, _png_bytes(Image.fromarray(tiled, mode="L")))
+    write_atomic(path, png_bytes(grid(pixels)))
 
 
 def append_metrics(metrics: dict, path: Path) -> None:
@@ -72,4 +63,4 @@ def save_loss_plot(metrics_path: Path, path: Path, size: tuple[int, int] = (640,
     draw.text((2, height - margin - 10), f"{low:.2f}", fill=(0, 0, 0))
     draw.text((margin, height - margin + 4), f"epoch {epochs[0]}", fill=(0, 0, 0))
     draw.text((width - margin - 40, height - margin + 4), f"epoch {epochs[-1]}", fill=(0, 0, 0))
-    write_atomic(path, _png_bytes(image))
+    write_atomic(path, png_bytes(np.asarray(image)))

@@ -5,8 +5,9 @@ A checkpoint is a plain dict of tensors, numbers, strings and lists so that it l
 
 - ``format_version`` (int), ``kind`` ("gan" or "classifier"), ``config`` (dict), ``epoch`` (int,
   epochs completed), ``seconds`` (float, cumulative training wall time);
-- gan: ``ema_generator`` (always), and in full training checkpoints also ``generator``,
-  ``critic``, ``opt_generator``, ``opt_critic``, ``step``, ``rng``;
+- gan: ``ema_generator`` (always), ``batch`` and ``generator_step`` (where training stopped), and
+  in full training checkpoints also ``generator``, ``critic``, ``opt_generator``, ``opt_critic``,
+  ``perm`` (the order of the epoch in progress), ``critic_step`` and ``rng``;
 - classifier: ``model``, ``test_accuracy``.
 """
 from __future__ import annotations

@@ -27,7 +27,7 @@ EVAL_BATCH = 1000
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class ClassifierRecipe:
     epochs: int = 4
     batch_size: int = 128
     lr: float = 3e-3  # the one-cycle peak
@@ -64,7 +64,7 @@ def _as_images(images: np.ndarray) -> torch.Tensor:
 
 
 def train_classifier(
-    images: np.ndarray, labels: np.ndarray, config: TrainConfig = TrainConfig(), log: Optional[Log] = None
+    images: np.ndarray, labels: np.ndarray, config: ClassifierRecipe = ClassifierRecipe(), log: Optional[Log] = None
 ) -> TrainResult:
     """Train a fresh Classifier on unit-range images (N, [1,] 28, 28) and their labels.
 
@@ -93,7 +93,7 @@ def train_classifier(
     return TrainResult(model=model.eval(), epochs=config.epochs, seconds=time.perf_counter() - start)
 
 
-def _train_epoch(model, optimizer, schedule, x, y, config: TrainConfig, generator: torch.Generator) -> float:
+def _train_epoch(model, optimizer, schedule, x, y, config: ClassifierRecipe, generator: torch.Generator) -> float:
     """One pass in a fresh seeded order; returns the mean training loss."""
     model.train()
     order = torch.randperm(len(x), generator=generator)
@@ -145,7 +145,7 @@ def accuracy(model: Classifier, images: np.ndarray, labels: np.ndarray) -> float
     return float(np.mean(predict(model, images) == np.asarray(labels)))
 
 
-def checkpoint_state(result: TrainResult, config: TrainConfig, test_accuracy: float, limit: Optional[int]) -> dict:
+def checkpoint_state(result: TrainResult, config: ClassifierRecipe, test_accuracy: float, limit: Optional[int]) -> dict:
     """The classifier checkpoint dict (format in training/checkpoint.py)."""
     return {
         "kind": "classifier",
@@ -157,17 +157,17 @@ def checkpoint_state(result: TrainResult, config: TrainConfig, test_accuracy: fl
     }
 
 
-app = typer.Typer(add_completion=False, help="Train the reference MNIST classifier.")
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, help="Train the reference MNIST classifier.")
 
 
 @app.command()
 def train(
     data_dir: Optional[Path] = typer.Option(None, help="MNIST directory (default: $MNISTGEN_DATA or the cache)."),
     out: Path = typer.Option(DEFAULT_OUT, help="Checkpoint to write (atomically)."),
-    epochs: int = typer.Option(TrainConfig.epochs, min=1),
-    batch_size: int = typer.Option(TrainConfig.batch_size, min=1),
-    lr: float = typer.Option(TrainConfig.lr, min=0.0, help="Peak learning rate of the one-cycle schedule."),
-    seed: int = typer.Option(TrainConfig.seed),
+    epochs: int = typer.Option(ClassifierRecipe.epochs, min=1),
+    batch_size: int = typer.Option(ClassifierRecipe.batch_size, min=1),
+    lr: float = typer.Option(ClassifierRecipe.lr, min=0.0, help="Peak learning rate of the one-cycle schedule."),
+    seed: int = typer.Option(ClassifierRecipe.seed),
     threads: Optional[int] = typer.Option(None, min=1, help="torch CPU threads (default: torch's choice)."),
     limit: Optional[int] = typer.Option(None, min=1, help="Train on the first N training images only (smoke runs)."),
 ) -> None:
@@ -179,7 +179,7 @@ def train(
     except DataError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
-    config = replace(TrainConfig(), epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+    config = replace(ClassifierRecipe(), epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
     typer.echo(f"training on {len(train_split)} images, {config}")
     result = train_classifier(train_split.unit_images(), train_split.labels, config, log=typer.echo)
     test_accuracy = accuracy(result.model, test_split.unit_images(), test_split.labels)

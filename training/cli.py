@@ -31,7 +31,8 @@ def run(
     seed: int = typer.Option(DEFAULTS.seed, min=0),
     threads: int = typer.Option(2, min=1, help="torch intra-op threads (part of reproducibility)."),
     time_budget: Optional[float] = typer.Option(None, min=0.0, help="Stop (with a checkpoint) after MINUTES."),
-    resume: bool = typer.Option(False, help="Continue from RUN_DIR's checkpoint up to --epochs."),
+    resume: bool = typer.Option(
+        False, help="Continue from RUN_DIR's checkpoint up to --epochs (the recipe comes from the checkpoint)."),
     limit: Optional[int] = typer.Option(None, min=1, help="Train on the first N images (smoke tests)."),
 ) -> None:
     """Train the class-conditional WGAN-GP on MNIST."""
@@ -43,6 +44,8 @@ def run(
         result = train(config, options)
     except (DataError, CheckpointError, FileExistsError, ValueError) as error:
         _fail(str(error))
+    except OSError as error:  # an --out that cannot be created or written
+        _fail(f"cannot write the run to {out}: {error.strerror or error}; --out takes a writable directory")
     resume_hint = f"mnistgen-train --out {out} --epochs {epochs} --resume"
     if result.stopped_early:
         why = "interrupted" if result.interrupted else "time budget reached"

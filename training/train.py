@@ -10,7 +10,7 @@ import copy
 import json
 import signal
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,13 @@ import torch
 from mnistgen.pixels import unit_to_signed
 from mnistgen.files import write_atomic
 from mnistgen.training.artifacts import append_metrics, save_grid, save_loss_plot
-from mnistgen.training.checkpoint import build_critic, build_generator, load_checkpoint, save_checkpoint
+from mnistgen.training.checkpoint import (
+    CheckpointError,
+    build_critic,
+    build_generator,
+    load_checkpoint,
+    save_checkpoint,
+)
 from mnistgen.training.data import NUM_CLASSES, Split, load_split
 from mnistgen.training.models import Critic, CriticConfig, Generator, GeneratorConfig
 from mnistgen.training.progress import Progress
@@ -116,7 +122,9 @@ def _state_dict(config: TrainConfig, state: _State) -> dict[str, Any]:
         "config": asdict(config),
         "epoch": state.epoch,
         "batch": state.batch,
-        "perm": state.perm if state.batch else torch.zeros(0, dtype=torch.int64),
+        # the order is saved as soon as it is drawn: a stop before the epoch's first batch must
+        # not redraw it on resume, since drawing advanced the RNG
+        "perm": state.perm if state.perm is not None else torch.zeros(0, dtype=torch.int64),
         "critic_step": state.critic_step,
         "generator_step": state.generator_step,
         "seconds": state.seconds,
@@ -131,7 +139,10 @@ def _state_dict(config: TrainConfig, state: _State) -> dict[str, Any]:
 
 def _restore(path: Path) -> tuple[TrainConfig, _State]:
     raw = load_checkpoint(path, kind="gan")
-    config = TrainConfig.from_dict(raw["config"])
+    try:
+        config = TrainConfig.from_dict(raw["config"])
+    except (KeyError, TypeError) as error:
+        raise CheckpointError(f"{path}: training config is incomplete or unknown ({error})") from None
     generator = build_generator(raw, str(path), which="generator").train()
     ema = build_generator(raw, str(path), which="ema_generator")
     critic = build_critic(raw, str(path))
@@ -141,7 +152,7 @@ def _restore(path: Path) -> tuple[TrainConfig, _State]:
     rng = torch.Generator()
     rng.set_state(raw["rng"])
     state = _State(generator, ema, critic, opt_g, opt_c, rng, epoch=raw["epoch"], batch=raw["batch"],
-                   perm=raw["perm"] if raw["batch"] else None, critic_step=raw["critic_step"],
+                   perm=raw["perm"] if len(raw["perm"]) else None, critic_step=raw["critic_step"],
                    generator_step=raw["generator_step"], seconds=raw["seconds"])
     return config, state
 
@@ -217,7 +228,7 @@ class Trainer:
     def _run_epoch(self, stop: _StopFlag, deadline: float | None) -> dict[str, float] | None:
         """Train one epoch (or its rest); returns its metrics, or None when asked to stop."""
         s, cfg = self.state, self.config
-        if s.batch == 0:
+        if s.perm is None:
             s.perm = torch.randperm(len(self.labels), generator=s.rng)
         sums = {"critic_loss": 0.0, "generator_loss": 0.0, "wasserstein": 0.0, "gradient_penalty": 0.0}
         counts = {"critic": 0, "generator": 0, "penalty": 0}
@@ -284,13 +295,12 @@ def train(config: TrainConfig, options: RunOptions) -> RunResult:
     checkpoint = options.out / CHECKPOINT_NAME
     if options.resume:
         saved, state = _restore(checkpoint)
-        config = TrainConfig.from_dict({**asdict(saved), "epochs": config.epochs,
-                                        "generator": asdict(saved.generator), "critic": asdict(saved.critic)})
+        config = replace(saved, epochs=config.epochs)
     else:
         if checkpoint.exists():
             raise FileExistsError(f"{options.out} already holds a run; pass --resume to continue it or choose another --out")
         state = _fresh_state(config)
-    data = load_split("train", options.data_dir, limit=config.limit)
+    trainer = Trainer(config, state, load_split("train", options.data_dir, limit=config.limit), options)
     options.out.mkdir(parents=True, exist_ok=True)
     write_atomic(options.out / "config.json", (json.dumps(asdict(config), indent=2) + "\n").encode())
-    return Trainer(config, state, data, options).run()
+    return trainer.run()

@@ -6,7 +6,7 @@
 - improved precision & recall (Kynkäänniemi et al. 2019): precision = share of generated
   samples inside the real manifold, recall = share of real samples inside the generated one,
   each manifold being the union of k-NN balls. FID mixes the two; these separate fidelity
-  from diversity (mode collapse shows as low recall, blur as low precision).
+  from diversity (mode collapse shows as low recall, noise as low precision).
 """
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-NUM_CLASSES = 10
+from mnistgen.training.data import NUM_CLASSES  # numpy-only module: the one label-set size
+
 PR_NEIGHBOURS = 3  # k of the paper
 CHUNK_ROWS = 1024  # pairwise distances are built CHUNK_ROWS x M at a time (8 MB per 1000 columns)
 

@@ -158,9 +158,8 @@ class Generator:
         if digit_to is not None or mix is not None:
             digit_to, mix = self._check_blend(digit, digit_to, mix, len(z))
         out = np.empty((len(z), 28, 28), dtype=np.uint8)  # preallocated: memory stays bounded by the batch
-        step = 1 if "mix" in self.spec.single_row_inputs and mix is not None else BATCH_SIZE
-        for start in range(0, len(z), step):
-            stop = min(start + step, len(z))
+        for start in range(0, len(z), BATCH_SIZE):
+            stop = min(start + BATCH_SIZE, len(z))
             part_mix = None if mix is None else mix[start:stop]
             out[start:stop] = self._run(z[start:stop], digit, digit_to, part_mix)
             if progress is not None:
@@ -178,20 +177,15 @@ class Generator:
         return (digit if digit_to is None else check_digit(digit_to)), mix
 
     def _run(self, z: np.ndarray, digit: int, digit_to: int | None, mix: np.ndarray | None) -> np.ndarray:
-        feeds = {"z": z, "digit": self._column("digit", digit, len(z))}
+        feeds = {"z": z, "digit": np.full(len(z), digit, dtype=np.int64)}
         morphing = digit_to is not None or mix is not None
         # a model may require digit_to/mix even for plain digits: then blend a label with itself
         if morphing or "digit_to" in self.spec.graph_inputs:
-            feeds["digit_to"] = self._column("digit_to", digit if digit_to is None else digit_to, len(z))
+            feeds["digit_to"] = np.full(len(z), digit if digit_to is None else digit_to, dtype=np.int64)
         if morphing or "mix" in self.spec.graph_inputs:
             feeds["mix"] = np.zeros(len(z), np.float32) if mix is None else np.asarray(mix, np.float32)
-            if "mix" in self.spec.single_row_inputs:
-                feeds["mix"] = feeds["mix"][:1]
         (image,) = self._session.run(["image"], feeds)
         return unit_to_uint8(image.reshape(len(z), 28, 28))
-
-    def _column(self, name: str, value: int, rows: int) -> np.ndarray:
-        return np.full(1 if name in self.spec.single_row_inputs else rows, value, dtype=np.int64)
 
 
 def _open_classifier(source: Any, threads: int | None) -> "Classifier":

@@ -18,7 +18,6 @@ class GeneratorSpec:
     labels: tuple[str, ...]
     graph_inputs: frozenset[str]  # must be fed on every run
     defaulted_inputs: frozenset[str]  # have a default in the model and may be omitted
-    single_row_inputs: frozenset[str]  # declared with batch dimension 1: fed as shape [1]
     raw_metadata: tuple[tuple[str, str], ...]
 
     @property
@@ -50,6 +49,5 @@ def read_generator_spec(session: Any, path: Path) -> GeneratorSpec:
         labels=metadata_labels(raw, path),
         graph_inputs=frozenset(inputs),
         defaulted_inputs=frozenset(defaulted),
-        single_row_inputs=frozenset(n for n, i in (defaulted | inputs).items() if i.shape and i.shape[0] == 1),
         raw_metadata=tuple(sorted(raw.items())),
     )

@@ -2,20 +2,21 @@
 
 Every figure is measured against the real 10k test set in the shipped classifier's feature
 space; the reference row measures real training images the same way, so the model row can be
-read as "how far from real".
+read as "how far from real". Both models are opened through the torch-free runtime
+(``mnistgen.Generator`` and ``mnistgen.Classifier``), so the figures describe exactly what users
+get: the same latent draw, pixel conversion and classifier.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
-from mnistgen import MAX_COUNT
+from mnistgen import MAX_COUNT, Classifier, Generator
 from mnistgen.errors import InputError, ModelError
 from mnistgen.evaluation import model_card, report, samples, scoring
-from mnistgen.evaluation.onnx_models import OnnxClassifier, open_generator
 from mnistgen.evaluation.samples import SampleError, Samples
 from mnistgen.training.data import DataError, Split, load_split
 
@@ -37,11 +38,12 @@ class Request:
     threads: Optional[int]
 
 
-def _load_samples(request: Request) -> tuple[Samples, str]:
+def _load_samples(request: Request) -> tuple[Samples, str, Optional[dict[str, Any]]]:
+    """(samples, where they came from, the generator's metadata or None for an .npz)."""
     if request.npz is not None:
-        return samples.load_npz(request.npz), str(request.npz)
-    generator = open_generator(request.generator, request.threads)
-    return samples.generate(generator, request.per_digit, request.seed), str(generator.path)
+        return samples.load_npz(request.npz), str(request.npz), None
+    generator = Generator(request.generator, threads=request.threads)
+    return samples.generate(generator, request.per_digit, request.seed), str(generator.path), generator.info
 
 
 def _cas_function():
@@ -55,11 +57,13 @@ def _cas_function():
     return classification_accuracy_score
 
 
-def evaluate(request: Request, echo=typer.echo) -> dict:
-    """Run the whole evaluation; returns the JSON document (the table goes to ``echo``)."""
+def evaluate(request: Request, echo=typer.echo) -> tuple[dict, Optional[dict[str, Any]]]:
+    """Run the whole evaluation; returns the JSON document (the table goes to ``echo``) and the
+    scored generator's metadata (None for an .npz), which the model card quotes.
+    """
     cas = _cas_function() if request.cas else None
-    classifier = OnnxClassifier(request.classifier, request.threads)  # first: cheap to check
-    model_samples, source = _load_samples(request)
+    classifier = Classifier(request.classifier, threads=request.threads)  # first: cheap to check
+    model_samples, source, generator_info = _load_samples(request)
     test = load_split("test", request.data_dir)
     reference_samples = None
     if request.reference:
@@ -79,11 +83,11 @@ def evaluate(request: Request, echo=typer.echo) -> dict:
         "classifier": str(classifier.path),
         "reference_seed": samples.REFERENCE_SEED if request.reference else None,
     }
-    return report.report_dict(info, model, reference, bar)
+    return report.report_dict(info, model, reference, bar), generator_info
 
 
 def _score(
-    classifier: OnnxClassifier, test: Split, model_samples: Samples, reference_samples: Optional[Samples]
+    classifier: Classifier, test: Split, model_samples: Samples, reference_samples: Optional[Samples]
 ) -> tuple[scoring.Figures, Optional[scoring.Figures]]:
     """The model row and the optional real reference row, both against the full test set."""
     real = scoring.real_stats(scoring.observe(classifier, Samples(test.images, test.labels)))
@@ -131,12 +135,12 @@ def run(
             model_card.read_readme(readme)
         if json_out is not None and json_out.is_dir():
             raise EvalError(f"--json {json_out} is a directory; give a file name")
-        document = evaluate(request)
+        document, generator_info = evaluate(request)
         if json_out is not None:
             typer.echo(f"wrote {report.write_json(document, json_out)}")
         if readme is not None:
-            info = None if npz is not None else open_generator(generator, threads).info
-            typer.echo(f"wrote the model card into {model_card.update_readme(readme, model_card.render(document, info))}")
+            card = model_card.render(document, generator_info)
+            typer.echo(f"wrote the model card into {model_card.update_readme(readme, card)}")
     except (EvalError, ModelError, InputError, SampleError, DataError, model_card.ModelCardError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None

@@ -15,7 +15,7 @@ from mnistgen.evaluation.samples import Samples
 
 
 class ClassifierLike(Protocol):
-    def outputs(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+    def probabilities_and_features(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Observed:
 
 
 def observe(classifier: ClassifierLike, samples: Samples) -> Observed:
-    probabilities, features = classifier.outputs(samples.images)
+    probabilities, features = classifier.probabilities_and_features(samples.images)
     return Observed(labels=samples.labels, predicted=probabilities.argmax(axis=1), features=features)
 
 

@@ -12,8 +12,6 @@ from mnistgen.validation import check_digit, check_number, check_number_count, c
 if TYPE_CHECKING:
     from mnistgen.generator import Generator
 
-SIDE = 28
-
 
 def number(generator: "Generator", digits: str, count: int, seed: int | None) -> np.ndarray:
     """uint8 (count, 28, 28*len(digits)).
@@ -29,18 +27,19 @@ def number(generator: "Generator", digits: str, count: int, seed: int | None) ->
     shifts = jitter_rng.integers(-NUMBER_JITTER, NUMBER_JITTER + 1, size=(count, len(digits)))
     shifts[:, 0] = np.maximum(shifts[:, 0], 0)  # the outer digits only move inwards: nothing is cut off
     shifts[:, -1] = np.minimum(shifts[:, -1], 0)
-    canvas = np.zeros((count, SIDE, SIDE * len(digits)), dtype=np.uint8)
+    height, width = generator.image_shape
+    canvas = np.zeros((count, height, width * len(digits)), dtype=np.uint8)
     rendered = {char: generator.render(z, int(char)) for char in set(digits)}  # "1111" renders once
     for position, char in enumerate(digits):
         tiles = rendered[char]
         for shift in np.unique(shifts[:, position]):
             rows = shifts[:, position] == shift
-            _paste_max(canvas, rows, tiles[rows], SIDE * position + int(shift))
+            _paste_max(canvas, rows, tiles[rows], width * position + int(shift))
     return canvas
 
 
 def _paste_max(canvas: np.ndarray, rows: np.ndarray, tiles: np.ndarray, left: int) -> None:
-    start, stop = max(left, 0), min(left + SIDE, canvas.shape[2])
+    start, stop = max(left, 0), min(left + tiles.shape[2], canvas.shape[2])
     region = canvas[rows, :, start:stop]
     canvas[rows, :, start:stop] = np.maximum(region, tiles[:, :, start - left : stop - left])
 

@@ -63,6 +63,11 @@ class Generator:
         return self.spec.latent_dim
 
     @property
+    def image_shape(self) -> tuple[int, int]:
+        """(height, width) of one image, as the model's output defines it."""
+        return self.spec.image_shape
+
+    @property
     def info(self) -> dict[str, Any]:
         """The model's metadata, JSON values decoded (a fresh copy each time)."""
         return self.spec.metadata()
@@ -157,7 +162,7 @@ class Generator:
         z, digit = latent_ops.check_latents(z, self.latent_dim), check_digit(digit)
         if digit_to is not None or mix is not None:
             digit_to, mix = self._check_blend(digit, digit_to, mix, len(z))
-        out = np.empty((len(z), 28, 28), dtype=np.uint8)  # preallocated: memory stays bounded by the batch
+        out = np.empty((len(z), *self.image_shape), dtype=np.uint8)  # preallocated: memory stays bounded by the batch
         for start in range(0, len(z), BATCH_SIZE):
             stop = min(start + BATCH_SIZE, len(z))
             part_mix = None if mix is None else mix[start:stop]
@@ -185,7 +190,7 @@ class Generator:
         if morphing or "mix" in self.spec.graph_inputs:
             feeds["mix"] = np.zeros(len(z), np.float32) if mix is None else np.asarray(mix, np.float32)
         (image,) = self._session.run(["image"], feeds)
-        return unit_to_uint8(image.reshape(len(z), 28, 28))
+        return unit_to_uint8(image.reshape(len(z), *self.image_shape))
 
 
 def _open_classifier(source: Any, threads: int | None) -> "Classifier":

@@ -1,4 +1,4 @@
-"""What a generator model offers, read once from its session: inputs, latent size, labels."""
+"""What a generator model offers, read once from its session: inputs, latent size, image size, labels."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from mnistgen.errors import ModelError
-from mnistgen.session import check_kind, decode_metadata, metadata_int, metadata_labels, require_names
+from mnistgen.session import check_kind, decode_metadata, image_shape, metadata_int, metadata_labels, require_names
 
 MORPH_INPUTS = ("digit_to", "mix")
 
@@ -15,6 +15,7 @@ MORPH_INPUTS = ("digit_to", "mix")
 class GeneratorSpec:
     path: Path
     latent_dim: int
+    image_shape: tuple[int, int]  # (height, width) of one image
     labels: tuple[str, ...]
     graph_inputs: frozenset[str]  # must be fed on every run
     defaulted_inputs: frozenset[str]  # have a default in the model and may be omitted
@@ -36,7 +37,8 @@ def read_generator_spec(session: Any, path: Path) -> GeneratorSpec:
     inputs = {i.name: i for i in session.get_inputs()}
     defaulted = {i.name: i for i in session.get_overridable_initializers()}
     require_names(set(inputs), ("z", "digit"), path, "inputs")
-    require_names({o.name for o in session.get_outputs()}, ("image",), path, "output")
+    outputs = {o.name: o for o in session.get_outputs()}
+    require_names(set(outputs), ("image",), path, "output")
     z_width = inputs["z"].shape[-1] if inputs["z"].shape else None
     if isinstance(z_width, int) and z_width != latent_dim:
         raise ModelError(f"{path}: input z has width {z_width} but metadata latent_dim is {latent_dim}")
@@ -46,6 +48,7 @@ def read_generator_spec(session: Any, path: Path) -> GeneratorSpec:
     return GeneratorSpec(
         path=path,
         latent_dim=latent_dim,
+        image_shape=image_shape(outputs["image"], path),
         labels=metadata_labels(raw, path),
         graph_inputs=frozenset(inputs),
         defaulted_inputs=frozenset(defaulted),

@@ -45,11 +45,10 @@ def open_session(path: Path, threads: int | None) -> Any:
     threads = check_threads(threads)
     import onnxruntime  # deferred: `import mnistgen` stays cheap for callers that only validate
 
-    # errors only: load-time warnings (e.g. overridable initializers) would break the
-    # one-line-on-stderr rule. Graph loading logs through the process-wide default logger,
-    # which the session option alone does not reach.
-    onnxruntime.set_default_logger_severity(3)
     options = onnxruntime.SessionOptions()
+    # errors only: load-time warnings (e.g. overridable initializers) would break the
+    # one-line-on-stderr rule. Graph loading logs through this session's logger, so the
+    # per-session level is enough and the embedding app's process-wide logger stays untouched.
     options.log_severity_level = 3
     if threads is not None:
         options.intra_op_num_threads = threads
@@ -110,3 +109,12 @@ def require_names(available: set[str], required: tuple[str, ...], path: Path, wh
         raise ModelError(
             f"{path}: model lacks {what} {', '.join(missing)} (has {', '.join(sorted(available)) or 'none'})"
         )
+
+
+def image_shape(tensor: Any, path: Path) -> tuple[int, int]:
+    """(height, width) of an image tensor [N, 1, height, width]: the graph defines the image size."""
+    shape = list(tensor.shape or [])
+    sizes_fixed = len(shape) == 4 and all(isinstance(size, int) and size > 0 for size in shape[1:])
+    if not sizes_fixed or shape[1] != 1:
+        raise ModelError(f"{path}: {tensor.name} must have shape [N, 1, height, width] with fixed sizes, got {shape}")
+    return shape[2], shape[3]

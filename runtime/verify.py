@@ -30,7 +30,7 @@ def draw_verified(
     generate(seed) sequence with failures removed: deterministic and prefix-stable.
     """
     rng = np.random.default_rng(seed)
-    kept = np.empty((count, 28, 28), dtype=np.uint8)
+    kept = np.empty((count, *generator.image_shape), dtype=np.uint8)
     found = drawn = 0
     budget = VERIFY_DRAW_FACTOR * count
     while found < count:

@@ -7,13 +7,12 @@ import subprocess
 import sys
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper
 from typer.testing import CliRunner
 
 from mnistgen.evaluation import cli
 from mnistgen.training.data import load_split
+from tests.tiny_models import tiny_generator
 
 PER_DIGIT = 30
 
@@ -61,35 +60,8 @@ def test_real_images_pass_labels_and_json_has_every_figure(real_npz, classifier_
     assert [p.name for p in out.parent.iterdir()] == ["eval.json"]  # no temp file left
 
 
-def _tiny_generator(path, latent_dim=8):
-    """A stand-in generator ONNX: image = sigmoid(z W), reshaped (the digit input is unused)."""
-    weights = np.random.default_rng(0).normal(size=(latent_dim, 784)).astype(np.float32)
-    nodes = [
-        helper.make_node("MatMul", ["z", "W"], ["h"]),
-        helper.make_node("Sigmoid", ["h"], ["s"]),
-        helper.make_node("Reshape", ["s", "shape"], ["image"]),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "tiny",
-        [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", latent_dim]),
-         helper.make_tensor_value_info("digit", TensorProto.INT64, ["N"])],
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, 28, 28])],
-        [helper.make_tensor("W", TensorProto.FLOAT, weights.shape, weights.ravel()),
-         helper.make_tensor("shape", TensorProto.INT64, [4], [-1, 1, 28, 28])],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = 9
-    metadata = {"kind": "generator", "format_version": "1", "latent_dim": str(latent_dim)}
-    metadata["labels"] = json.dumps(list("0123456789"))
-    for key, value in metadata.items():
-        model.metadata_props.add(key=key, value=value)
-    onnx.save(model, path)
-    return path
-
-
 def test_generator_model_is_scored_and_fails_the_bar(classifier_path, mnist_dir, tmp_path):
-    generator = _tiny_generator(tmp_path / "gen.onnx")
+    generator = tiny_generator(tmp_path / "gen.onnx")
     out = tmp_path / "eval.json"
     args = [str(generator), "--per-digit", "20", "--seed", "7", "--no-reference", "--json", str(out)]
     result = _invoke(args, classifier_path, mnist_dir)
@@ -202,6 +174,26 @@ def test_readme_model_card_is_rewritten_between_markers(real_npz, classifier_pat
     assert "old card" not in text and text.startswith("# title") and text.endswith("tail\n")
     assert "| **mnistgen** | 300 |" in text and "| real MNIST | 300 |" in text
     assert "| label accuracy >= 99.5% |" in text
+
+
+def test_readme_card_quotes_the_scored_generator_opened_once(classifier_path, mnist_dir, tmp_path, monkeypatch):
+    opened = []
+
+    class CountingGenerator(cli.Generator):
+        def __init__(self, *args, **kwargs):
+            opened.append(args)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "Generator", CountingGenerator)
+    training = json.dumps({"epoch": 3, "seconds": 120.0, "config": {"lr": 0.1}})
+    generator = tiny_generator(tmp_path / "gen.onnx", metadata={"training": training})
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- model-card:start -->\n<!-- model-card:end -->\n")
+    args = [str(generator), "--per-digit", "10", "--no-reference", "--readme", str(readme)]
+    result = _invoke(args, classifier_path, mnist_dir)
+    assert result.exit_code == 0, result.output
+    assert len(opened) == 1
+    assert "Training: 3 epochs over the 60,000 MNIST training images" in readme.read_text()
 
 
 def test_readme_without_markers_fails_before_evaluating(real_npz, classifier_path, mnist_dir, tmp_path):

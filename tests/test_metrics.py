@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mnistgen import Classifier
 from mnistgen.evaluation import metrics, samples, scoring
-from mnistgen.evaluation.onnx_models import OnnxClassifier
 from mnistgen.evaluation.samples import Samples
 from mnistgen.training.data import load_split
 
@@ -115,7 +115,7 @@ def test_precision_recall_does_not_depend_on_chunking():
 
 @pytest.fixture(scope="module")
 def classifier(classifier_path):
-    return OnnxClassifier(classifier_path, threads=1)
+    return Classifier(classifier_path, threads=1)
 
 
 def _blur(images: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,7 +18,8 @@ import pytest
 import mnistgen
 from mnistgen import Classifier, Generator, InputError, ModelError, VerificationError
 from mnistgen.limits import BATCH_SIZE, MAX_COUNT, MAX_NUMBER_LENGTH, VERIFY_DRAW_FACTOR
-from mnistgen.session import default_model_path
+from mnistgen.session import default_model_path, image_shape
+from tests.tiny_models import tiny_generator
 
 REPO = Path(__file__).resolve().parents[1]
 ALLOWED_IMPORTS = {"numpy", "onnxruntime", "PIL", "typer", "click", "mnistgen"}
@@ -201,6 +203,43 @@ def test_wrong_kind_of_model(generator_path: Path, classifier_path: Path):
         Generator(classifier_path)
     with pytest.raises(ModelError, match="not an mnistgen classifier model"):
         Classifier(generator_path)
+
+
+def test_image_size_comes_from_the_model(tmp_path: Path, classifier: Classifier):
+    pytest.importorskip("onnx")
+    generator = Generator(tiny_generator(tmp_path / "wide.onnx", size=(20, 24)), threads=1, classifier=classifier)
+    assert generator.image_shape == (20, 24) and classifier.image_shape == (28, 28)
+    assert generator.generate(3, count=2, seed=0).shape == (2, 20, 24)
+    assert generator.number("12", count=2, seed=0).shape == (2, 20, 48)
+    assert generator.style_walk(3, steps=4, seed=0).shape == (4, 20, 24)
+    with pytest.raises(InputError, match=r"shape \(N, 28, 28\)"):  # this classifier reads 28x28 only
+        generator.generate(3, verify=True)
+
+
+@pytest.mark.parametrize("shape", [["N", 1, "H", "W"], ["N", 784], ["N", 3, 28, 28], None])
+def test_image_size_must_be_fixed_in_the_graph(shape):
+    tensor = SimpleNamespace(name="image", shape=shape)  # what onnxruntime's NodeArg offers
+    with pytest.raises(ModelError, match=r"image must have shape \[N, 1, height, width\] with fixed sizes"):
+        image_shape(tensor, Path("model.onnx"))
+
+
+def test_opening_a_model_is_quiet_and_leaves_onnxruntime_logging_alone(generator_path: Path):
+    """Load-time warnings are silenced per session, not for the whole process (the embedding app's)."""
+    script = f"""
+import sys
+import onnxruntime
+import mnistgen
+generator = mnistgen.Generator({str(generator_path)!r}, threads=1)
+print("opened", file=sys.stderr, flush=True)
+onnxruntime.InferenceSession({str(generator_path)!r}, providers=["CPUExecutionProvider"])
+print(sorted(generator.spec.defaulted_inputs))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    ours, theirs = result.stderr.split("opened\n")
+    assert ours == ""
+    if result.stdout.strip() != "[]":  # a model with overridable initializers: onnxruntime still warns for others
+        assert "Initializer" in theirs
 
 
 def test_missing_shipped_model_is_a_clear_error():

@@ -1,13 +1,14 @@
 """Atomic file writing, the one implementation every stage uses (runtime, training, export, eval).
 
 A temp file beside the target, then os.replace: readers (and a crash or Ctrl-C) see the old
-file or the whole new one, never half of it.
+file or the whole new one, never half of it. ``atomic_files`` extends that to a set of files.
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -18,18 +19,29 @@ def _umask() -> int:
     return mask
 
 
+def _temporary(path: Path) -> tuple[BinaryIO, Path]:
+    """An open temp file beside ``path`` (same file system, so os.replace cannot fail across devices)."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; outputs are ordinary shareable files
+        return os.fdopen(fd, "wb"), Path(name)
+    except BaseException:
+        os.close(fd)
+        Path(name).unlink(missing_ok=True)
+        raise
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str | os.PathLike) -> Iterator[BinaryIO]:
     """Open a binary stream that becomes ``path`` only when the block finishes without error."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    handle, tmp = _temporary(path)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; outputs are ordinary shareable files
-        with os.fdopen(fd, "wb") as handle:
+        with handle:
             yield handle
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -37,3 +49,77 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
     with atomic_writer(path) as handle:
         handle.write(data)
     return Path(path)
+
+
+@dataclass
+class FileSet:
+    """Files staged as temporaries in ``directory``; see ``atomic_files``."""
+
+    directory: Path
+    staged: list[tuple[Path, Path]] = field(default_factory=list)  # (temporary, target)
+
+    @property
+    def paths(self) -> list[Path]:
+        return [target for _, target in self.staged]
+
+    @contextlib.contextmanager
+    def writer(self, name: str) -> Iterator[BinaryIO]:
+        target = self.directory / name
+        handle, tmp = _temporary(target)
+        self.staged.append((tmp, target))  # before writing: a failed write's temporary is discarded too
+        with handle:
+            yield handle
+
+    def commit(self) -> None:
+        """Move every temporary into place, or on any failure put back what was there before."""
+        placed: list[tuple[Path, Path | None]] = []  # (target, hard link to the file it replaced)
+        try:
+            for tmp, target in self.staged:
+                placed.append((target, _keep_old(target, tmp.with_suffix(".old"))))
+                os.replace(tmp, target)
+        except BaseException:
+            _put_back(placed)
+            raise
+        for _, old in placed:
+            if old is not None:
+                old.unlink()
+
+    def discard(self) -> None:
+        for tmp, _ in self.staged:
+            tmp.unlink(missing_ok=True)
+
+
+def _keep_old(target: Path, old: Path) -> Path | None:
+    """Hard-link ``target`` as ``old`` so it can be restored; None when there is no ``target``.
+
+    A link, not a rename, so that ``target`` never goes missing for a reader meanwhile.
+    """
+    try:
+        os.link(target, old, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    return old
+
+
+def _put_back(placed: list[tuple[Path, Path | None]]) -> None:
+    for target, old in reversed(placed):
+        with contextlib.suppress(OSError):  # restore all the others even if one cannot be
+            if old is None:
+                target.unlink(missing_ok=True)
+            else:
+                os.replace(old, target)
+
+
+@contextlib.contextmanager
+def atomic_files(directory: str | os.PathLike) -> Iterator[FileSet]:
+    """Write several files into ``directory`` as one: ``with atomic_files(d) as files:`` then
+    ``with files.writer(name) as stream: ...`` for each. All of them land when the block
+    finishes without error; if it fails, or moving them into place fails part-way, the directory
+    is left exactly as it was, files that would have been overwritten included.
+    """
+    files = FileSet(Path(directory))
+    try:
+        yield files
+        files.commit()
+    finally:
+        files.discard()

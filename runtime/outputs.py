@@ -9,7 +9,7 @@ from typing import BinaryIO, Callable
 import numpy as np
 
 from mnistgen import images as encode
-from mnistgen.files import atomic_writer
+from mnistgen.files import atomic_files
 from mnistgen.request import Request
 
 
@@ -57,24 +57,13 @@ def write_stdout(artifact: Artifact) -> None:
 
 
 def write_directory(directory: Path, items: list[Artifact], progress: Callable[[int, int], None] | None) -> list[Path]:
-    """Write each artifact atomically and return the paths; on any failure remove the files this
-    run created, so a failed or interrupted run leaves no partial set behind."""
+    """Write the artifacts as one set and return their paths: a failed or interrupted run leaves
+    the directory as it was, with no partial set and no overwritten file changed."""
     directory.mkdir(parents=True, exist_ok=True)
-    created: list[Path] = []
-    written: list[Path] = []
-    try:
+    with atomic_files(directory) as files:
         for done, item in enumerate(items, start=1):
-            path = directory / item.name
-            existed = path.exists()
-            with atomic_writer(path) as stream:
+            with files.writer(item.name) as stream:
                 item.write(stream)
-            if not existed:
-                created.append(path)
             if progress is not None:
                 progress(done, len(items))
-            written.append(path)
-    except BaseException:
-        for path in created:
-            path.unlink(missing_ok=True)
-        raise
-    return written
+    return files.paths

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from mnistgen import Generator
-from mnistgen.progress import MIN_ITEMS, bar_for
+from mnistgen.progress import MIN_ITEMS, Bar, bar_for
 
 BLOCKED = "import sys; sys.modules['torch'] = None; sys.modules['onnx'] = None; from mnistgen.cli import main; main()"
 
@@ -195,6 +195,22 @@ def test_failure_midway_removes_files_already_written(tmp_path: Path, generator_
     assert_one_line_error(result, "cannot write output to out")
     assert result.stdout == ""
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["5_0.png", "5_2.png"]
+    assert (tmp_path / "out" / "5_0.png").read_bytes() == b"older file, kept"
+
+
+def test_failure_midway_leaves_overwritten_files_as_they_were(tmp_path: Path):
+    from mnistgen.outputs import Artifact, write_directory
+
+    def disk_full(stream) -> None:
+        raise OSError(28, "No space left on device")
+
+    before = {"5_0.png": b"older 0", "5_1.png": b"older 1"}
+    for name, data in before.items():
+        (tmp_path / name).write_bytes(data)
+    items = [Artifact(f"5_{i}.png", lambda stream: stream.write(b"new")) for i in range(3)]
+    with pytest.raises(OSError):
+        write_directory(tmp_path, [*items, Artifact("5_3.png", disk_full)], progress=None)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
 def test_progress_bar_only_for_long_runs_on_a_terminal():
@@ -209,6 +225,16 @@ def test_progress_bar_only_for_long_runs_on_a_terminal():
     bar = bar_for("x", MIN_ITEMS, quiet=False, stream=terminal)
     bar(MIN_ITEMS, MIN_ITEMS)
     assert terminal.getvalue().endswith(f"{MIN_ITEMS}/{MIN_ITEMS}\n")
+
+
+def test_progress_bar_off_a_terminal_writes_one_line_when_closed():
+    log = io.StringIO()
+    bar = Bar("epoch 1/2", 10, start=3, stream=log)  # training's use: a log file, resumed mid-epoch
+    bar.update(4, "W +0.100")
+    assert log.getvalue() == ""
+    bar.update(10, "W +0.200")
+    bar.close()
+    assert log.getvalue() == f"epoch 1/2 [{'#' * 30}] 10/10 W +0.200\n"
 
 
 def test_long_run_without_terminal_writes_nothing_to_stderr(tmp_path: Path, generator_path: Path):

@@ -109,3 +109,27 @@ def test_torch_side_commands_without_torch_say_what_to_install(command):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1 and "pip install 'mnistgen[train]'" in result.stderr
+
+
+def test_train_leaves_the_thread_count_and_global_rng_as_it_found_them(tmp_path):
+    from mnistgen.training.data import DataError
+    from mnistgen.training.train import RunOptions, TrainConfig, train
+
+    threads = torch.get_num_threads()
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    options = RunOptions(out=tmp_path / "run", data_dir=str(tmp_path / "none"), threads=threads + 1)
+    with pytest.raises(DataError):  # after the weight init and the thread setting
+        train(TrainConfig(), options)
+    assert torch.get_num_threads() == threads
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_initial_weights_depend_on_the_seed_only():
+    from mnistgen.training.train import TrainConfig, _fresh_state
+
+    a, b, c = (_fresh_state(TrainConfig(seed=seed)) for seed in (3, 3, 4))
+    weights = [s.generator.state_dict() | {f"c.{k}": v for k, v in s.critic.state_dict().items()} for s in (a, b, c)]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])

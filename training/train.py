@@ -18,6 +18,7 @@ import torch
 
 from mnistgen.pixels import unit_to_signed
 from mnistgen.files import write_atomic
+from mnistgen.progress import Bar
 from mnistgen.training.artifacts import append_metrics, save_grid, save_loss_plot
 from mnistgen.training.checkpoint import (
     CheckpointError,
@@ -28,7 +29,7 @@ from mnistgen.training.checkpoint import (
 )
 from mnistgen.training.data import NUM_CLASSES, Split, load_split
 from mnistgen.training.models import Critic, CriticConfig, Generator, GeneratorConfig
-from mnistgen.training.progress import Progress
+from mnistgen.training.threads import torch_threads
 from mnistgen.training.wgan import critic_step, ema_update, generator_loss
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -109,8 +110,10 @@ def _optimizers(config: TrainConfig, generator: Generator, critic: Critic):
 
 
 def _fresh_state(config: TrainConfig) -> _State:
-    torch.manual_seed(config.seed)  # the one use of the global RNG: default weight init
-    generator, critic = Generator(config.generator), Critic(config.critic)
+    # default weight init draws from the global RNG: seed it in a fork so the caller's is untouched
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        generator, critic = Generator(config.generator), Critic(config.critic)
     opt_g, opt_c = _optimizers(config, generator, critic)
     rng = torch.Generator().manual_seed(config.seed)
     return _State(generator, copy.deepcopy(generator).eval(), critic, opt_g, opt_c, rng)
@@ -193,28 +196,33 @@ class Trainer:
         self.fixed_digits = torch.arange(NUM_CLASSES).repeat_interleave(10)
 
     # -- one step of each network -------------------------------------------------------
-    def _critic_step(self, real: torch.Tensor, digit: torch.Tensor) -> tuple[float, float, float]:
+    def _critic_step(self, real: torch.Tensor, digit: torch.Tensor) -> tuple[float, float, float, torch.Tensor | None]:
+        """One critic update; on the step before a generator step, also returns its fake batch.
+
+        That batch is drawn with gradients and handed on to the generator step: with 2 critic
+        steps this is 2 generator forwards per generator step instead of 3. The generator has
+        not changed in between, only the critic that judges it.
+        """
         s, cfg = self.state, self.config
         z = torch.randn(len(digit), cfg.generator.latent_dim, generator=s.rng)
-        with torch.no_grad():
+        shared = (s.critic_step + 1) % cfg.critic_steps == 0
+        with torch.set_grad_enabled(shared):
             fake = s.generator(z, digit)
         alpha = None
         if s.critic_step % cfg.gp_every == 0:
             alpha = torch.rand(len(digit), 1, 1, 1, generator=s.rng)
-        out = critic_step(s.critic, real, fake, digit, alpha, cfg.gp_weight * cfg.gp_every)
+        out = critic_step(s.critic, real, fake.detach(), digit, alpha, cfg.gp_weight * cfg.gp_every)
         s.opt_c.zero_grad(set_to_none=True)
         out.loss.backward()
         s.opt_c.step()
         s.critic_step += 1
-        return out.loss.item(), out.wasserstein, out.penalty
+        return out.loss.item(), out.wasserstein, out.penalty, fake if shared else None
 
-    def _generator_step(self) -> float:
+    def _generator_step(self, fake: torch.Tensor, digit: torch.Tensor) -> float:
         s, cfg = self.state, self.config
-        digit = torch.randint(0, NUM_CLASSES, (cfg.batch_size,), generator=s.rng)
-        z = torch.randn(cfg.batch_size, cfg.generator.latent_dim, generator=s.rng)
         for p in s.critic.parameters():
             p.requires_grad_(False)  # the critic is a fixed judge here; skip its weight grads
-        loss = generator_loss(s.critic, s.generator(z, digit), digit)
+        loss = generator_loss(s.critic, fake, digit)
         s.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         s.opt_g.step()
@@ -232,7 +240,7 @@ class Trainer:
             s.perm = torch.randperm(len(self.labels), generator=s.rng)
         sums = {"critic_loss": 0.0, "generator_loss": 0.0, "wasserstein": 0.0, "gradient_penalty": 0.0}
         counts = {"critic": 0, "generator": 0, "penalty": 0}
-        progress = Progress(f"epoch {s.epoch + 1}/{cfg.epochs}", self.batches_per_epoch, start=s.batch)
+        progress = Bar(f"epoch {s.epoch + 1}/{cfg.epochs}", self.batches_per_epoch, start=s.batch)
         started = time.perf_counter()
         while s.batch < self.batches_per_epoch:
             if stop.requested or (deadline is not None and time.perf_counter() > deadline):
@@ -240,15 +248,16 @@ class Trainer:
                 progress.close()
                 return None
             idx = s.perm[s.batch * cfg.batch_size:(s.batch + 1) * cfg.batch_size]
-            loss, w, gp = self._critic_step(self.images[idx], self.labels[idx])
+            digit = self.labels[idx]
+            loss, w, gp, fake = self._critic_step(self.images[idx], digit)
             sums["critic_loss"] += loss
             sums["wasserstein"] += w
             counts["critic"] += 1
             if gp == gp:  # NaN on steps without the penalty
                 sums["gradient_penalty"] += gp
                 counts["penalty"] += 1
-            if s.critic_step % cfg.critic_steps == 0:
-                sums["generator_loss"] += self._generator_step()
+            if fake is not None:
+                sums["generator_loss"] += self._generator_step(fake, digit)
                 counts["generator"] += 1
             s.batch += 1
             rate = counts["critic"] * cfg.batch_size / max(time.perf_counter() - started, 1e-9)
@@ -291,16 +300,17 @@ class Trainer:
 
 def train(config: TrainConfig, options: RunOptions) -> RunResult:
     """Start a run in ``options.out``, or continue it (``options.resume``) up to ``config.epochs``."""
-    torch.set_num_threads(options.threads)
-    checkpoint = options.out / CHECKPOINT_NAME
-    if options.resume:
-        saved, state = _restore(checkpoint)
-        config = replace(saved, epochs=config.epochs)
-    else:
-        if checkpoint.exists():
-            raise FileExistsError(f"{options.out} already holds a run; pass --resume to continue it or choose another --out")
-        state = _fresh_state(config)
-    trainer = Trainer(config, state, load_split("train", options.data_dir, limit=config.limit), options)
-    options.out.mkdir(parents=True, exist_ok=True)
-    write_atomic(options.out / "config.json", (json.dumps(asdict(config), indent=2) + "\n").encode())
-    return trainer.run()
+    with torch_threads(options.threads):
+        checkpoint = options.out / CHECKPOINT_NAME
+        if options.resume:
+            saved, state = _restore(checkpoint)
+            config = replace(saved, epochs=config.epochs)
+        else:
+            if checkpoint.exists():
+                raise FileExistsError(
+                    f"{options.out} already holds a run; pass --resume to continue it or choose another --out")
+            state = _fresh_state(config)
+        trainer = Trainer(config, state, load_split("train", options.data_dir, limit=config.limit), options)
+        options.out.mkdir(parents=True, exist_ok=True)
+        write_atomic(options.out / "config.json", (json.dumps(asdict(config), indent=2) + "\n").encode())
+        return trainer.run()

@@ -28,6 +28,8 @@ def run(
     batch_size: int = typer.Option(DEFAULTS.batch_size, min=1),
     lr: float = typer.Option(DEFAULTS.lr, min=0.0, help="Adam learning rate, generator and critic."),
     critic_steps: int = typer.Option(DEFAULTS.critic_steps, min=1, help="Critic steps per generator step."),
+    ema_decay: float = typer.Option(
+        DEFAULTS.ema_decay, min=0.0, max=1.0, help="Decay of the generator's weight average (what is exported)."),
     seed: int = typer.Option(DEFAULTS.seed, min=0),
     threads: int = typer.Option(2, min=1, help="torch intra-op threads (part of reproducibility)."),
     time_budget: Optional[float] = typer.Option(None, min=0.0, help="Stop (with a checkpoint) after MINUTES."),
@@ -36,7 +38,8 @@ def run(
     limit: Optional[int] = typer.Option(None, min=1, help="Train on the first N images (smoke tests)."),
 ) -> None:
     """Train the class-conditional WGAN-GP on MNIST."""
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, critic_steps=critic_steps, seed=seed,
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, critic_steps=critic_steps, ema_decay=ema_decay,
+                         seed=seed,
                          limit=limit)
     options = RunOptions(out=out, data_dir=data_dir, threads=threads, time_budget_minutes=time_budget,
                          resume=resume)

@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 import typer
 
+from mnistgen import console
 from mnistgen import MAX_COUNT, Classifier, Generator
 from mnistgen.errors import InputError, ModelError
 from mnistgen.evaluation import model_card, report, samples, scoring
@@ -151,7 +152,7 @@ def run(
 
 
 def main() -> None:
-    app()
+    console.run(app, "mnistgen-eval")
 
 
 if __name__ == "__main__":

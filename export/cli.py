@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from mnistgen import console
 from mnistgen.export.errors import BAD_INPUT, ExportError
 from mnistgen.export.from_checkpoint import export_checkpoint
 from mnistgen.training.checkpoint import CheckpointError
@@ -48,7 +49,7 @@ def fail(message: str, code: int) -> None:
 
 
 def main() -> None:
-    app(prog_name="mnistgen-export")
+    console.run(app, "mnistgen-export")
 
 
 if __name__ == "__main__":

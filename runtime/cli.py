@@ -6,18 +6,13 @@ Exit status: 0 done; 2 bad input (options, DIGIT, --out, model file), one line o
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-try:  # recent typer vendors click; older releases depend on click itself
-    from typer._click.exceptions import ClickException
-except ImportError:  # pragma: no cover - depends on the installed typer
-    from click.exceptions import ClickException
-
+from mnistgen.console import one_line, run
 from mnistgen.errors import InputError, ModelError, VerificationError
 from mnistgen.limits import DEFAULT_MIN_CONFIDENCE, DEFAULT_STEPS, MAX_COUNT, MAX_NUMBER_LENGTH, MAX_STEPS, MIN_STEPS
 from mnistgen.request import Request, build_request
@@ -118,25 +113,10 @@ def _print_info(model: Optional[str], threads: Optional[int]) -> None:
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    # one line, whatever the message contains: scripts grep stderr and people read the first line
-    sys.stderr.write(f"mnistgen: error: {' '.join(message.split())}\n")
+    one_line("mnistgen", message)
     return typer.Exit(code)
 
 
 def main(argv: Optional[list[str]] = None) -> None:
-    """Console entry point. Parses in non-standalone mode so that usage errors (unknown option,
-    non-integer --count) also come out as one line instead of click's multi-line usage block."""
-    click_command = typer.main.get_command(app)
-    try:
-        code = click_command.main(args=argv, prog_name="mnistgen", standalone_mode=False)
-    except ClickException as exc:
-        _fail(f"{exc.format_message()} (see mnistgen --help)", exc.exit_code)
-        code = exc.exit_code
-    except typer.Abort:
-        code = 130
-    except BrokenPipeError:
-        # the reader went away (e.g. `| head`): nothing useful left to say, and pointing stdout
-        # at devnull stops Python's exit-time flush from printing its own traceback
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        code = 1
-    sys.exit(code if isinstance(code, int) else 0)
+    """Console entry point: usage errors (unknown option, non-integer --count) are one line too."""
+    run(app, "mnistgen", argv)

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 import typer
 
+from mnistgen import console
 from mnistgen.training.checkpoint import save_checkpoint
 from mnistgen.training.data import DataError, load_split
 from mnistgen.training.models import Classifier, ClassifierConfig
@@ -192,7 +193,7 @@ def train(
 
 
 def main() -> None:
-    app()
+    console.run(app, "mnistgen-train-classifier")
 
 
 if __name__ == "__main__":

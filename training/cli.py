@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from mnistgen import console
 from mnistgen.training.checkpoint import CheckpointError
 from mnistgen.training.data import DataError
 from mnistgen.training.train import RunOptions, TrainConfig, train
@@ -59,7 +60,7 @@ def run(
 
 
 def main() -> None:
-    app(prog_name="mnistgen-train")
+    console.run(app, "mnistgen-train")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from mnistgen.training.models import Classifier, Critic, Generator, GeneratorConfig
-from mnistgen.training.wgan import critic_step, ema_update, gradient_penalty
+from mnistgen.training.data import NUM_CLASSES
+from mnistgen.training.wgan import critic_step, ema_update, gradient_penalty, standing_statistics
 
 
 class LinearCritic(nn.Module):
@@ -83,3 +84,34 @@ def test_ema_warms_up_then_averages():
     assert abs(ema.weight.item() - 0.9) < 1e-6
     ema_update(ema, model, step=10 ** 6, decay=0.5)
     assert abs(ema.weight.item() - 0.95) < 1e-6
+
+
+def test_ema_leaves_batchnorm_statistics_alone():
+    model, ema = nn.BatchNorm1d(2), nn.BatchNorm1d(2)
+    model.train()(torch.randn(8, 2) + 5)  # the training copy's statistics move
+    ema_update(ema, model, step=0, decay=0.999)
+    assert torch.equal(ema.running_mean, torch.zeros(2)) and torch.equal(ema.running_var, torch.ones(2))
+
+
+def test_standing_statistics_fit_the_weights_they_describe():
+    torch.manual_seed(0)
+    generator = Generator().eval()
+    for m in generator.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.fill_(3.0)  # statistics of some other weights
+            m.running_var.fill_(50.0)
+    latent_dim = generator.config.latent_dim
+    z, digit = torch.randn(2048, latent_dim), torch.arange(2048) % NUM_CLASSES
+    with torch.no_grad():
+        stale = generator(z, digit)
+        batch = generator.train()(z, digit)  # what these weights' own statistics give
+        generator.eval()
+        standing_statistics(generator, latent_dim, NUM_CLASSES)
+        fitted = generator(z, digit)
+    assert not generator.training
+    assert (stale - batch).abs().mean() > 0.1
+    assert (fitted - batch).abs().mean() < 0.01
+    assert all(m.momentum == 0.1 for m in generator.modules() if isinstance(m, nn.BatchNorm2d))
+    before = [b.clone() for b in generator.buffers()]
+    standing_statistics(generator, latent_dim, NUM_CLASSES)
+    assert all(torch.equal(a, b) for a, b in zip(before, generator.buffers()))  # own fixed seed

@@ -30,7 +30,7 @@ from mnistgen.training.checkpoint import (
 from mnistgen.training.data import NUM_CLASSES, Split, load_split
 from mnistgen.training.models import Critic, CriticConfig, Generator, GeneratorConfig
 from mnistgen.training.threads import torch_threads
-from mnistgen.training.wgan import critic_step, ema_update, generator_loss
+from mnistgen.training.wgan import critic_step, ema_update, generator_loss, standing_statistics
 
 CHECKPOINT_NAME = "checkpoint.pt"
 GRID_SEED = 20260  # fixed latents for the per-epoch grid, independent of the training seed
@@ -300,6 +300,7 @@ class Trainer:
         with _StopFlag() as stop:
             while self.state.epoch < self.config.epochs:
                 metrics = self._run_epoch(stop, deadline)
+                standing_statistics(self.state.ema, self.config.generator.latent_dim, NUM_CLASSES)
                 save_checkpoint(_state_dict(self.config, self.state), checkpoint)
                 if metrics is None:
                     stopped, interrupted = True, stop.requested

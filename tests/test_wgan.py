@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from mnistgen.training.models import Classifier, Critic, Generator, GeneratorConfig
 from mnistgen.training.data import NUM_CLASSES
-from mnistgen.training.wgan import critic_step, ema_update, gradient_penalty, standing_statistics
+from mnistgen.training.wgan import critic_step, ema_update, generator_loss, gradient_penalty, standing_statistics
 
 
 class LinearCritic(nn.Module):
@@ -115,3 +116,30 @@ def test_standing_statistics_fit_the_weights_they_describe():
     before = [b.clone() for b in generator.buffers()]
     standing_statistics(generator, latent_dim, NUM_CLASSES)
     assert all(torch.equal(a, b) for a, b in zip(before, generator.buffers()))  # own fixed seed
+
+
+def test_class_head_learns_from_real_digits_only():
+    torch.manual_seed(0)
+    critic = Critic()
+    real, digit = torch.rand(4, 1, 28, 28), torch.arange(4)
+
+    def head_grad(fake: torch.Tensor) -> torch.Tensor:
+        critic.zero_grad()
+        critic_step(critic, real, fake, digit, None, 10.0, class_weight=1.0).loss.backward()
+        return critic.classify.weight.grad.clone()
+
+    assert torch.equal(head_grad(torch.rand(4, 1, 28, 28)), head_grad(torch.rand(4, 1, 28, 28)))
+    assert head_grad(torch.rand(4, 1, 28, 28)).abs().sum() > 0
+    plain = critic_step(critic, real, torch.zeros(4, 1, 28, 28), digit, None, 10.0)
+    weighted = critic_step(critic, real, torch.zeros(4, 1, 28, 28), digit, None, 10.0, class_weight=2.0)
+    cross_entropy = F.cross_entropy(critic.score_and_logits(real, digit)[1], digit)
+    assert torch.isclose(weighted.loss - plain.loss, 2.0 * cross_entropy)
+
+
+def test_generator_loss_adds_the_class_heads_reading():
+    torch.manual_seed(0)
+    critic, fake, digit = Critic(), torch.rand(6, 1, 28, 28), torch.arange(6)
+    scores, logits = critic.score_and_logits(fake, digit)
+    assert torch.isclose(generator_loss(critic, fake, digit), -scores.mean())
+    assert torch.isclose(generator_loss(critic, fake, digit, class_weight=0.1),
+                         -scores.mean() + 0.1 * F.cross_entropy(logits, digit))

@@ -77,6 +77,7 @@ class Critic(nn.Module):
     No BatchNorm: the gradient penalty is per sample, and batch statistics would couple the
     samples (WGAN-GP paper, section 4). The label enters by projection (Miyato & Koyama 2018):
     score = w.h + embed(digit).h, which is cheaper than label channels and conditions better.
+    A class head on the same features reads the digit (see ``TrainConfig.critic_class_weight``).
     """
 
     def __init__(self, config: CriticConfig = CriticConfig()):
@@ -94,10 +95,15 @@ class Critic(nn.Module):
         width = 4 * c * 4 * 4
         self.linear = nn.Linear(width, 1)
         self.projection = nn.Embedding(NUM_CLASSES, width)
+        self.classify = nn.Linear(width, NUM_CLASSES)
 
     def forward(self, x: torch.Tensor, digit: torch.Tensor) -> torch.Tensor:
+        return self.score_and_logits(x, digit)[0]
+
+    def score_and_logits(self, x: torch.Tensor, digit: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The critic's score and, from the same features, its reading of the digit (AC head)."""
         h = self.features(x)
-        return self.linear(h).squeeze(1) + (self.projection(digit) * h).sum(dim=1)
+        return self.linear(h).squeeze(1) + (self.projection(digit) * h).sum(dim=1), self.classify(h)
 
 
 class Classifier(nn.Module):

@@ -1,10 +1,11 @@
-"""The WGAN-GP objective and the generator's exponential moving average."""
+"""The WGAN-GP objective (with an auxiliary class head) and the generator's moving average."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 @dataclass
@@ -29,7 +30,7 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, 
 
 
 def critic_step(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, digit: torch.Tensor,
-                alpha: torch.Tensor | None, gp_weight: float) -> CriticStep:
+                alpha: torch.Tensor | None, gp_weight: float, class_weight: float = 0.0) -> CriticStep:
     """The critic's loss; ``alpha=None`` skips the penalty on this step (lazy regularisation).
 
     The penalty's double backward costs about as much as the rest of the step, so applying it
@@ -37,18 +38,22 @@ def critic_step(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, digit
     average at a fraction of the cost.
     """
     # One forward over real and fake together: one larger batch is cheaper on CPU than two.
-    scores = critic(torch.cat([real, fake]), torch.cat([digit, digit]))
+    scores, logits = critic.score_and_logits(torch.cat([real, fake]), torch.cat([digit, digit]))
     real_score, fake_score = scores.chunk(2)
     wasserstein = real_score.mean() - fake_score.mean()
+    # the class head learns from real digits only, so it never learns to name a bad fake
+    loss = -wasserstein + class_weight * F.cross_entropy(logits[:len(real)], digit)
     if alpha is None:
-        return CriticStep(loss=-wasserstein, wasserstein=wasserstein.item(), penalty=float("nan"))
+        return CriticStep(loss=loss, wasserstein=wasserstein.item(), penalty=float("nan"))
     penalty = gradient_penalty(critic, real, fake, digit, alpha)
-    return CriticStep(loss=-wasserstein + gp_weight * penalty, wasserstein=wasserstein.item(),
-                      penalty=penalty.item())
+    return CriticStep(loss=loss + gp_weight * penalty, wasserstein=wasserstein.item(), penalty=penalty.item())
 
 
-def generator_loss(critic: nn.Module, fake: torch.Tensor, digit: torch.Tensor) -> torch.Tensor:
-    return -critic(fake, digit).mean()
+def generator_loss(critic: nn.Module, fake: torch.Tensor, digit: torch.Tensor,
+                   class_weight: float = 0.0) -> torch.Tensor:
+    """-E[D(fake)], plus the class head's cross-entropy: a fake must read as its digit."""
+    scores, logits = critic.score_and_logits(fake, digit)
+    return -scores.mean() + class_weight * F.cross_entropy(logits, digit)
 
 
 @torch.no_grad()
@@ -83,7 +88,8 @@ def standing_statistics(generator: nn.Module, latent_dim: int, num_classes: int,
     was_training = generator.training
     generator.train()
     for _ in range(samples // batch_size):
-        generator(torch.randn(batch_size, latent_dim, generator=rng), torch.randint(0, num_classes, (batch_size,), generator=rng))
+        z = torch.randn(batch_size, latent_dim, generator=rng)
+        generator(z, torch.randint(0, num_classes, (batch_size,), generator=rng))
     generator.train(was_training)
     for m, momentum in zip(norms, saved):
         m.momentum = momentum

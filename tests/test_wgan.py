@@ -7,7 +7,8 @@ from torch.nn import functional as F
 
 from mnistgen.training.models import Classifier, Critic, Generator, GeneratorConfig
 from mnistgen.training.data import NUM_CLASSES
-from mnistgen.training.wgan import critic_step, ema_update, generator_loss, gradient_penalty, standing_statistics
+from mnistgen.training.wgan import (critic_step, ema_update, generator_loss, gradient_penalty, mode_seeking_loss,
+                                   standing_statistics)
 
 
 class LinearCritic(nn.Module):
@@ -107,14 +108,14 @@ def test_standing_statistics_fit_the_weights_they_describe():
         stale = generator(z, digit)
         batch = generator.train()(z, digit)  # what these weights' own statistics give
         generator.eval()
-        standing_statistics(generator, latent_dim, NUM_CLASSES)
+        standing_statistics(generator)
         fitted = generator(z, digit)
     assert not generator.training
     assert (stale - batch).abs().mean() > 0.1
     assert (fitted - batch).abs().mean() < 0.01
     assert all(m.momentum == 0.1 for m in generator.modules() if isinstance(m, nn.BatchNorm2d))
     before = [b.clone() for b in generator.buffers()]
-    standing_statistics(generator, latent_dim, NUM_CLASSES)
+    standing_statistics(generator)
     assert all(torch.equal(a, b) for a, b in zip(before, generator.buffers()))  # own fixed seed
 
 
@@ -143,3 +144,26 @@ def test_generator_loss_adds_the_class_heads_reading():
     assert torch.isclose(generator_loss(critic, fake, digit), -scores.mean())
     assert torch.isclose(generator_loss(critic, fake, digit, class_weight=0.1),
                          -scores.mean() + 0.1 * F.cross_entropy(logits, digit))
+
+
+def test_critic_score_is_the_same_with_or_without_the_class_head():
+    torch.manual_seed(0)
+    critic, x, digit = Critic(), torch.rand(5, 1, 28, 28), torch.arange(5)
+    assert torch.equal(critic(x, digit), critic.score_and_logits(x, digit)[0])
+
+
+def test_mode_seeking_loss_pairs_same_digit_fakes_by_hand():
+    fake = torch.zeros(4, 1, 28, 28)
+    fake[1] += 0.5  # digit 3's pair: images 1 and 3, mean |difference| 0.5
+    z = torch.zeros(4, 2)
+    z[3] = torch.tensor([1.0, 3.0])  # mean |difference| 2
+    digit = torch.tensor([0, 3, 1, 3])
+    assert torch.isclose(mode_seeking_loss(fake, z, digit), torch.tensor(1 / (0.25 + 1e-5)))
+    assert mode_seeking_loss(fake, z, torch.arange(4)) == 0  # no digit twice: no pair, no cost
+
+
+def test_mode_seeking_loss_is_lower_for_varied_fakes():
+    torch.manual_seed(0)
+    z, digit = torch.randn(8, 64), torch.arange(8) % 2
+    alike = torch.rand(1, 1, 28, 28).repeat(8, 1, 1, 1) + 0.01 * torch.rand(8, 1, 28, 28)
+    assert mode_seeking_loss(torch.rand(8, 1, 28, 28), z, digit) < mode_seeking_loss(alike, z, digit)

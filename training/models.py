@@ -98,12 +98,15 @@ class Critic(nn.Module):
         self.classify = nn.Linear(width, NUM_CLASSES)
 
     def forward(self, x: torch.Tensor, digit: torch.Tensor) -> torch.Tensor:
-        return self.score_and_logits(x, digit)[0]
+        return self._score(self.features(x), digit)  # no class head: the penalty pass needs none
 
     def score_and_logits(self, x: torch.Tensor, digit: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The critic's score and, from the same features, its reading of the digit (AC head)."""
         h = self.features(x)
-        return self.linear(h).squeeze(1) + (self.projection(digit) * h).sum(dim=1), self.classify(h)
+        return self._score(h, digit), self.classify(h)
+
+    def _score(self, h: torch.Tensor, digit: torch.Tensor) -> torch.Tensor:
+        return self.linear(h).squeeze(1) + (self.projection(digit) * h).sum(dim=1)
 
 
 class Classifier(nn.Module):

@@ -30,7 +30,7 @@ from mnistgen.training.checkpoint import (
 from mnistgen.training.data import NUM_CLASSES, Split, load_split
 from mnistgen.training.models import Critic, CriticConfig, Generator, GeneratorConfig
 from mnistgen.training.threads import torch_threads
-from mnistgen.training.wgan import critic_step, ema_update, generator_loss, standing_statistics
+from mnistgen.training.wgan import critic_step, ema_update, generator_loss, mode_seeking_loss, standing_statistics
 
 CHECKPOINT_NAME = "checkpoint.pt"
 GRID_SEED = 20260  # fixed latents for the per-epoch grid, independent of the training seed
@@ -62,6 +62,7 @@ class TrainConfig:
     # (99.51% and 5.67 at latent scale 0.82, against 99.49% and 6.20 without it).
     critic_class_weight: float = 1.0
     generator_class_weight: float = 0.1
+    mode_seeking_weight: float = 0.0  # see wgan.mode_seeking_loss
     ema_decay: float = 0.999
     seed: int = 0
     limit: int | None = None
@@ -193,6 +194,12 @@ class _StopFlag:
         signal.signal(signal.SIGINT, self._previous)
 
 
+@dataclass
+class _Fakes:
+    images: torch.Tensor  # with gradients back to the generator
+    z: torch.Tensor
+
+
 class Trainer:
     def __init__(self, config: TrainConfig, state: _State, data: Split, options: RunOptions):
         self.config, self.state, self.options = config, state, options
@@ -211,7 +218,7 @@ class Trainer:
         self.fixed_digits = torch.arange(NUM_CLASSES).repeat_interleave(10)
 
     # -- one step of each network -------------------------------------------------------
-    def _critic_step(self, real: torch.Tensor, digit: torch.Tensor) -> tuple[float, float, float, torch.Tensor | None]:
+    def _critic_step(self, real: torch.Tensor, digit: torch.Tensor) -> tuple[float, float, float, _Fakes | None]:
         """One critic update; on the step before a generator step, also returns its fake batch.
 
         That batch is drawn with gradients and handed on to the generator step: with 2 critic
@@ -233,13 +240,15 @@ class Trainer:
         out.loss.backward()
         s.opt_c.step()
         s.critic_step += 1
-        return out.loss.item(), out.wasserstein, out.penalty, fake if shared else None
+        return out.loss.item(), out.wasserstein, out.penalty, _Fakes(fake, z) if shared else None
 
-    def _generator_step(self, fake: torch.Tensor, digit: torch.Tensor) -> float:
+    def _generator_step(self, fakes: _Fakes, digit: torch.Tensor) -> float:
         s, cfg = self.state, self.config
         for p in s.critic.parameters():
             p.requires_grad_(False)  # the critic is a fixed judge here; skip its weight grads
-        loss = generator_loss(s.critic, fake, digit, cfg.generator_class_weight)
+        loss = generator_loss(s.critic, fakes.images, digit, cfg.generator_class_weight)
+        if cfg.mode_seeking_weight:
+            loss = loss + cfg.mode_seeking_weight * mode_seeking_loss(fakes.images, fakes.z, digit)
         s.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         s.opt_g.step()
@@ -266,15 +275,15 @@ class Trainer:
                 return None
             idx = s.perm[s.batch * cfg.batch_size:(s.batch + 1) * cfg.batch_size]
             digit = self.labels[idx]
-            loss, w, gp, fake = self._critic_step(self.images[idx], digit)
+            loss, w, gp, fakes = self._critic_step(self.images[idx], digit)
             sums["critic_loss"] += loss
             sums["wasserstein"] += w
             counts["critic"] += 1
             if gp == gp:  # NaN on steps without the penalty
                 sums["gradient_penalty"] += gp
                 counts["penalty"] += 1
-            if fake is not None:
-                sums["generator_loss"] += self._generator_step(fake, digit)
+            if fakes is not None:
+                sums["generator_loss"] += self._generator_step(fakes, digit)
                 counts["generator"] += 1
             s.batch += 1
             rate = counts["critic"] * cfg.batch_size / max(time.perf_counter() - started, 1e-9)
@@ -307,7 +316,7 @@ class Trainer:
         with _StopFlag() as stop:
             while self.state.epoch < self.config.epochs:
                 metrics = self._run_epoch(stop, deadline)
-                standing_statistics(self.state.ema, self.config.generator.latent_dim, NUM_CLASSES)
+                standing_statistics(self.state.ema)
                 save_checkpoint(_state_dict(self.config, self.state), checkpoint)
                 if metrics is None:
                     stopped, interrupted = True, stop.requested

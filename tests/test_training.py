@@ -133,3 +133,17 @@ def test_initial_weights_depend_on_the_seed_only():
     weights = [s.generator.state_dict() | {f"c.{k}": v for k, v in s.critic.state_dict().items()} for s in (a, b, c)]
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
     assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
+
+
+def test_mode_seeking_weight_reaches_the_generator_step(tmp_path, mnist_dir):
+    from dataclasses import replace
+
+    from mnistgen.training.train import RunOptions, TrainConfig, train
+
+    base = TrainConfig(epochs=1, batch_size=32, limit=128, seed=3)
+    weights = []
+    for weight in (0.0, 1.0):
+        out = tmp_path / f"ms{weight}"
+        train(replace(base, mode_seeking_weight=weight), RunOptions(out=out, data_dir=str(mnist_dir), threads=1))
+        weights.append(_weights(out / "checkpoint.pt")[0])
+    assert not all(torch.equal(weights[0]["generator"][k], weights[1]["generator"][k]) for k in weights[0]["generator"])

@@ -63,7 +63,7 @@ def mode_seeking_loss(fake: torch.Tensor, z: torch.Tensor, digit: torch.Tensor) 
     """1 / (image distance per latent distance) over pairs of same-digit fakes (Mao et al. 2019).
 
     A generator that maps different latents of one digit to the same handwriting pays for it,
-    which counters the dropping of a digit's rarer styles. Pairs are neighbours in the batch
+    which is meant to counter the dropping of a digit's rarer styles (crossed sevens, here). Pairs are neighbours in the batch
     sorted by digit, so no extra samples are drawn; a batch without a pair costs nothing.
     """
     order = torch.argsort(digit, stable=True)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 import typer
 
 from mnistgen import console
+from mnistgen.training.batchnorm import measuring_statistics
 from mnistgen.training.checkpoint import save_checkpoint
 from mnistgen.training.data import DataError, load_split
 from mnistgen.training.models import Classifier, ClassifierConfig
@@ -119,17 +120,10 @@ def _recalibrate_batchnorm(model: Classifier, x: torch.Tensor, batch_size: int, 
     short run (a smoke run or a small CAS set evaluates near chance otherwise); an exact
     average over unshifted images also matches the centred test images better.
     """
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    momenta = [norm.momentum for norm in norms]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None  # cumulative average
-    model.train()
     order = torch.randperm(len(x), generator=generator)[: 20 * batch_size]
-    for begin in range(0, len(order), batch_size):
-        model.features(x[order[begin : begin + batch_size]])
-    for norm, momentum in zip(norms, momenta):
-        norm.momentum = momentum
+    with measuring_statistics(model):
+        for begin in range(0, len(order), batch_size):
+            model.features(x[order[begin : begin + batch_size]])
     model.eval()
 
 

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from mnistgen.training.batchnorm import measuring_statistics
 from mnistgen.training.data import NUM_CLASSES
 from mnistgen.training.models import Generator
 
@@ -63,8 +64,9 @@ def mode_seeking_loss(fake: torch.Tensor, z: torch.Tensor, digit: torch.Tensor) 
     """1 / (image distance per latent distance) over pairs of same-digit fakes (Mao et al. 2019).
 
     A generator that maps different latents of one digit to the same handwriting pays for it,
-    which is meant to counter the dropping of a digit's rarer styles (crossed sevens, here). Pairs are neighbours in the batch
-    sorted by digit, so no extra samples are drawn; a batch without a pair costs nothing.
+    which is meant to counter the dropping of a digit's rarer styles (crossed sevens, here).
+    Pairs are neighbours in the batch sorted by digit, so no extra samples are drawn; a batch
+    without a pair costs nothing.
     """
     order = torch.argsort(digit, stable=True)
     same = digit[order][1:] == digit[order][:-1]
@@ -80,7 +82,7 @@ def ema_update(ema: nn.Module, model: nn.Module, step: int, decay: float) -> Non
     """EMA of the weights, warmed up so that early steps are not dominated by the random init.
 
     Only parameters: the BatchNorm statistics of the average are measured on the average
-    itself (``standing_statistics``), since the training generator's describe other weights.
+    itself (``standing_statistics``): the training generator's statistics describe other weights.
     """
     d = min(decay, (1 + step) / (10 + step))
     for e, p in zip(ema.parameters(), model.parameters()):
@@ -97,17 +99,8 @@ def standing_statistics(generator: Generator, samples: int = 10_240, batch_size:
     run, 3,000 steps apart); measured statistics removed the swing (Brock et al. 2019 call them
     standing statistics). Latents are drawn untruncated, as in training; fixed seed, own RNG.
     """
-    norms = [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    saved = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # a cumulative average over all batches
     rng = torch.Generator().manual_seed(seed)
-    was_training = generator.training
-    generator.train()
-    for _ in range(samples // batch_size):
-        z = torch.randn(batch_size, generator.config.latent_dim, generator=rng)
-        generator(z, torch.randint(0, NUM_CLASSES, (batch_size,), generator=rng))
-    generator.train(was_training)
-    for m, momentum in zip(norms, saved):
-        m.momentum = momentum
+    with measuring_statistics(generator):
+        for _ in range(samples // batch_size):
+            z = torch.randn(batch_size, generator.config.latent_dim, generator=rng)
+            generator(z, torch.randint(0, NUM_CLASSES, (batch_size,), generator=rng))

@@ -64,6 +64,35 @@ def test_frechet_distance_is_symmetric_for_general_covariances():
     assert metrics.frechet_distance(a, b) == pytest.approx(metrics.frechet_distance(b, a), rel=1e-9)
 
 
+def _anisotropic_covariance(rng, size: int) -> np.ndarray:
+    """Eigenvalues 0.01 to 10 along a random basis: two of these almost never commute."""
+    q, _ = np.linalg.qr(rng.normal(size=(size, size)))
+    return (q * np.geomspace(0.01, 10.0, size)) @ q.T
+
+
+def test_frechet_distance_matches_an_independent_reference_for_non_commuting_covariances():
+    # tr((S_a S_b)^(1/2)) is the sum of the square roots of the eigenvalues of S_a S_b (real and
+    # non-negative: S_a S_b is similar to a PSD matrix). This reference shares no code with
+    # frechet_distance, and the case is chosen so that the wrong formula, tr(S_a^(1/2) S_b^(1/2)),
+    # which agrees whenever the covariances commute, is far from it.
+    rng = np.random.default_rng(0)
+    size = 6
+    cov_a, cov_b = _anisotropic_covariance(rng, size), _anisotropic_covariance(rng, size)
+    mean_a, mean_b = np.zeros(size), np.full(size, 0.5)
+    assert not np.allclose(cov_a @ cov_b, cov_b @ cov_a)
+    trace_sqrt = np.sqrt(np.linalg.eigvals(cov_a @ cov_b).real).sum()
+    expected = np.sum((mean_a - mean_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_sqrt
+
+    def root(matrix):
+        values, vectors = np.linalg.eigh(matrix)
+        return (vectors * np.sqrt(values)) @ vectors.T
+
+    wrong = expected + 2 * trace_sqrt - 2 * np.trace(root(cov_a) @ root(cov_b))
+    assert abs(wrong - expected) > 0.2 * expected  # the case tells the two formulas apart
+    actual = metrics.frechet_distance(metrics.Gaussian(mean_a, cov_a), metrics.Gaussian(mean_b, cov_b))
+    assert actual == pytest.approx(expected, rel=1e-9)
+
+
 def test_fid_of_samples_approaches_the_mean_shift():
     rng = np.random.default_rng(3)
     shift = np.array([3.0, 0.0, -4.0])

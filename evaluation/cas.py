@@ -10,7 +10,7 @@ from typing import Optional
 
 
 from mnistgen.evaluation.samples import Samples
-from mnistgen.pixels import uint8_to_unit
+from mnistgen.images import uint8_to_unit
 from mnistgen.training.classifier import ClassifierRecipe, accuracy, train_classifier
 from mnistgen.training.data import Split
 from mnistgen.training.threads import torch_threads

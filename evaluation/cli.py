@@ -14,8 +14,7 @@ from typing import Any, Optional
 
 import typer
 
-from mnistgen import MAX_COUNT, Classifier, Generator, console
-from mnistgen.errors import InputError, ModelError
+from mnistgen import MAX_COUNT, Classifier, Generator, InputError, ModelError, console
 from mnistgen.evaluation import model_card, report, samples, scoring
 from mnistgen.evaluation.samples import SampleError, Samples
 from mnistgen.training.data import DataError, Split, load_split

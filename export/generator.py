@@ -15,7 +15,7 @@ from mnistgen.export.errors import ExportError
 from mnistgen.export.metadata import IMAGE_SHAPE, UNIT_RANGE, TensorSpec
 from mnistgen.export.parity import VERIFY_BATCHES, Case, verify
 from mnistgen.export.writer import check_destination, write_atomic
-from mnistgen.pixels import signed_to_unit
+from mnistgen.images import signed_to_unit
 from mnistgen.training.checkpoint import build_generator
 from mnistgen.training.data import NUM_CLASSES
 from mnistgen.training.models import Generator

@@ -8,9 +8,17 @@ Imports only numpy here; onnxruntime loads when a model is opened and Pillow whe
 are encoded, so importing (and the CLI's argument checks) stay fast.
 """
 from mnistgen.classifier import Classifier
-from mnistgen.errors import InputError, ModelError, VerificationError
 from mnistgen.generator import Generator
-from mnistgen.limits import MAX_COUNT, MAX_NUMBER_LENGTH, MAX_STEPS, MIN_STEPS, VERIFY_DRAW_FACTOR
+from mnistgen.limits import (
+    MAX_COUNT,
+    MAX_NUMBER_LENGTH,
+    MAX_STEPS,
+    MIN_STEPS,
+    VERIFY_DRAW_FACTOR,
+    InputError,
+    ModelError,
+    VerificationError,
+)
 
 __all__ = [
     "Classifier",

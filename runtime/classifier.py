@@ -7,11 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from mnistgen.errors import InputError
-from mnistgen.limits import BATCH_SIZE
-from mnistgen.pixels import uint8_to_unit
-from mnistgen.session import check_kind, image_shape, metadata_labels, open_session, require_names, resolve_model_path
-from mnistgen.validation import check_threads
+from mnistgen.images import uint8_to_unit
+from mnistgen.limits import BATCH_SIZE, InputError, check_threads
+from mnistgen.model_file import check_kind, image_shape, metadata_labels, open_session, require_names, resolve_model_path
 
 CLASSIFIER_FILENAME = "classifier.onnx"
 OUTPUTS = ("logits", "probabilities", "features")

@@ -1,4 +1,5 @@
-"""`mnistgen DIGIT ...`: the one command of the runtime.
+"""`mnistgen DIGIT ...`: the one command of the runtime, top to bottom: the command, the request
+it builds (every option checked together before any model is opened), and the outputs it writes.
 
 Exit status: 0 done; 2 bad input (options, DIGIT, --out, model file), one line on stderr;
 1 verification could not find enough samples; 130 interrupted. Nothing is left half-written.
@@ -6,16 +7,42 @@ Exit status: 0 done; 2 bad input (options, DIGIT, --out, model file), one line o
 from __future__ import annotations
 
 import json
+import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import BinaryIO, Callable, Optional
 
+import numpy as np
 import typer
 
+from mnistgen import images as encode
 from mnistgen.console import one_line, run
-from mnistgen.errors import InputError, ModelError, VerificationError
-from mnistgen.limits import DEFAULT_MIN_CONFIDENCE, DEFAULT_STEPS, MAX_COUNT, MAX_NUMBER_LENGTH, MAX_STEPS, MIN_STEPS
-from mnistgen.request import Request, build_request
+from mnistgen.files import atomic_files
+from mnistgen.generator import Generator
+from mnistgen.limits import (
+    DEFAULT_MIN_CONFIDENCE,
+    DEFAULT_STEPS,
+    MAX_COUNT,
+    MAX_NUMBER_LENGTH,
+    MAX_STEPS,
+    MIN_STEPS,
+    InputError,
+    ModelError,
+    VerificationError,
+    check_count,
+    check_digit,
+    check_min_confidence,
+    check_number,
+    check_number_count,
+    check_seed,
+    check_steps,
+    check_threads,
+)
+from mnistgen.progress import bar_for
+
+FORMATS = ("png", "npy", "gif")
+STDOUT = "-"
 
 # plain help and no rich tracebacks: rich is slow to import and would break one-line errors
 app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
@@ -64,25 +91,19 @@ def command(
 
 
 def _execute(request: Request) -> None:
-    from mnistgen import outputs  # deferred with the encoders: not needed for --help or bad input
-    from mnistgen.progress import bar_for
-
     if request.to_stdout and sys.stdout.isatty():
         raise InputError("--out - writes binary data: redirect stdout to a file or pipe")
     pictures = _pictures(request)
-    items = outputs.artifacts(request, pictures)
+    items = artifacts(request, pictures)
     if request.to_stdout:
-        outputs.write_stdout(items[0])
+        write_stdout(items[0])
         return
-    paths = outputs.write_directory(Path(request.out), items, bar_for("writing", len(items), request.quiet))
+    paths = write_directory(Path(request.out), items, bar_for("writing", len(items), request.quiet))
     if not request.quiet:
         sys.stdout.write("".join(f"{path}\n" for path in paths))
 
 
-def _pictures(request: Request):
-    from mnistgen.generator import Generator
-    from mnistgen.progress import bar_for
-
+def _pictures(request: Request) -> np.ndarray:
     generator = Generator(request.model, threads=request.threads, classifier=request.classifier)
     if request.morph is not None:
         return generator.morph(int(request.digits), request.morph, request.steps, request.seed)
@@ -98,8 +119,6 @@ def _pictures(request: Request):
 
 
 def _print_info(model: Optional[str], threads: Optional[int]) -> None:
-    from mnistgen.generator import Generator
-
     generator = Generator(model, threads=threads)
     metadata = generator.info
     report = {
@@ -120,3 +139,185 @@ def _fail(message: str, code: int) -> typer.Exit:
 def main(argv: Optional[list[str]] = None) -> None:
     """Console entry point: usage errors (unknown option, non-integer --count) are one line too."""
     run(app, "mnistgen", argv)
+
+
+# --- the request: parsed options, checked together before any model is opened -------------
+
+
+@dataclass(frozen=True)
+class Request:
+    digits: str
+    count: int
+    seed: int | None
+    out: str
+    grid: bool
+    format: str
+    model: str | None
+    classifier: str | None
+    threads: int | None
+    quiet: bool
+    verify: bool
+    min_confidence: float
+    morph: int | None
+    steps: int
+    style_walk: bool
+
+    @property
+    def to_stdout(self) -> bool:
+        return self.out == STDOUT
+
+    @property
+    def sequence(self) -> bool:
+        """A morph or style walk: frames of one sample rather than separate samples."""
+        return self.morph is not None or self.style_walk
+
+    @property
+    def file_count(self) -> int:
+        separate = self.format == "png" and not self.grid and not self.sequence
+        return self.count if separate else 1
+
+
+def build_request(
+    digits: str | None,
+    *,
+    count: int | None,
+    seed: int | None,
+    out: str,
+    grid: bool,
+    format: str,
+    model: str | None,
+    classifier: str | None,
+    threads: int | None,
+    quiet: bool,
+    verify: bool,
+    min_confidence: float | None,
+    morph: int | None,
+    steps: int | None,
+    style_walk: bool,
+) -> Request:
+    """Check each option, then the combinations; InputError names the first problem.
+
+    count, steps and min_confidence are None when not given, so options that don't apply
+    to the chosen mode are refused instead of silently ignored.
+    """
+    if digits is None:
+        raise InputError(f"DIGIT is required: 0-9, or up to {MAX_NUMBER_LENGTH} digits for a number (or use --info)")
+    digits = check_number(digits)
+    sequence = morph is not None or style_walk
+    if morph is not None and style_walk:
+        raise InputError("--morph and --style-walk are alternatives: give one")
+    if sequence and (len(digits) != 1 or count is not None or verify or grid):
+        raise InputError("--morph/--style-walk take a single DIGIT 0-9 and no --count, --verify or --grid (use --steps)")
+    if steps is not None and not sequence:
+        raise InputError("--steps applies only with --morph or --style-walk")
+    if verify and len(digits) != 1:
+        raise InputError("--verify works with a single DIGIT 0-9")
+    if min_confidence is not None and not verify:
+        raise InputError("--min-confidence applies only with --verify")
+    if grid and format != "png":
+        raise InputError("--grid applies only to --format png (npy and gif always write one file)")
+    request = Request(
+        digits=digits,
+        count=_count(count, digits),
+        seed=check_seed(seed),
+        out=out,
+        grid=grid,
+        format=_check_format(format),
+        model=model,
+        classifier=classifier,
+        threads=check_threads(threads),
+        quiet=quiet,
+        verify=verify,
+        min_confidence=check_min_confidence(DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence),
+        morph=None if morph is None else check_digit(morph),
+        steps=check_steps(DEFAULT_STEPS if steps is None else steps),
+        style_walk=style_walk,
+    )
+    _check_output(request)
+    return request
+
+
+def _count(count: int | None, digits: str) -> int:
+    if count is None:
+        return 1
+    return check_count(count) if len(digits) == 1 else check_number_count(count, len(digits))
+
+
+def _check_format(value: str) -> str:
+    if value not in FORMATS:
+        raise InputError(f"--format must be one of {', '.join(FORMATS)}, got {value!r}")
+    return value
+
+
+def _check_output(request: Request) -> None:
+    if request.to_stdout:
+        if request.file_count != 1:
+            raise InputError("--out - writes one image: add --grid, use --count 1, or --format npy/gif")
+        return
+    out = Path(request.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {request.out} is a file; --out takes a directory (created if missing) or '-' for stdout")
+    existing = next((p for p in (out, *out.parents) if p.exists()), out)  # the directory that mkdir would write into
+    if not existing.is_dir():
+        raise InputError(f"--out {request.out} is inside a file ({existing}); --out takes a directory or '-' for stdout")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"--out {request.out} is not writable ({existing}); choose a writable directory or '-'")
+
+
+# --- the outputs: named artifacts (file name + an encoder), to a directory or stdout ---------
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str
+    # encodes straight into the destination stream, on demand: 100k PNGs never sit in memory at
+    # once, and a large .npy is not copied into a bytes buffer first
+    write: Callable[[BinaryIO], None]
+
+
+def _bytes(encoder: Callable[[], bytes]) -> Callable[[BinaryIO], None]:
+    return lambda stream: stream.write(encoder())
+
+
+def artifacts(request: Request, pictures: np.ndarray) -> list[Artifact]:
+    """`pictures` is (n, 28, W) uint8: samples, number samples, or morph/walk frames."""
+    stem = _stem(request)
+    if request.format == "npy":
+        return [Artifact(f"{stem}.npy", lambda stream: np.save(stream, pictures, allow_pickle=False))]
+    if request.format == "gif":
+        return [Artifact(f"{stem}.gif", _bytes(lambda: encode.gif_bytes(pictures)))]
+    if request.sequence:
+        return [Artifact(f"{stem}.png", _bytes(lambda: encode.png_bytes(encode.strip(pictures))))]
+    if request.grid:
+        return [Artifact(f"{stem}_grid.png", _bytes(lambda: encode.png_bytes(encode.grid(pictures))))]
+    return [Artifact(f"{stem}_{i}.png", _png_of(pictures, i)) for i in range(len(pictures))]
+
+
+def _png_of(pictures: np.ndarray, index: int) -> Callable[[BinaryIO], None]:
+    return _bytes(lambda: encode.png_bytes(pictures[index]))
+
+
+def _stem(request: Request) -> str:
+    if request.morph is not None:
+        return f"{request.digits}_to_{request.morph}"
+    if request.style_walk:
+        return f"{request.digits}_walk"
+    return request.digits
+
+
+def write_stdout(artifact: Artifact) -> None:
+    artifact.write(sys.stdout.buffer)
+    sys.stdout.buffer.flush()
+
+
+def write_directory(directory: Path, items: list[Artifact], progress: Callable[[int, int], None] | None) -> list[Path]:
+    """Write the artifacts as one set and return their paths: a failed or interrupted run leaves
+    the directory as it was, with no partial set and no overwritten file changed."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with atomic_files(directory) as files:
+        for done, item in enumerate(items, start=1):
+            with files.writer(item.name) as stream:
+                item.write(stream)
+            if progress is not None:
+                progress(done, len(items))
+    return files.paths

@@ -1,4 +1,9 @@
-"""mnistgen.Generator: handwritten digits from the ONNX generator, torch-free."""
+"""mnistgen.Generator: handwritten digits from the ONNX generator, torch-free.
+
+Everything the generator makes is here: plain samples, verified samples (kept only when the
+classifier agrees), and the compositions (numbers, morphs, style walks), each built on
+``Generator.render``. The latent helpers at the bottom say how latents are drawn and mixed.
+"""
 from __future__ import annotations
 
 import threading
@@ -8,24 +13,41 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from mnistgen import compose, latents as latent_ops
-from mnistgen.errors import InputError, ModelError
-from mnistgen.limits import BATCH_SIZE, DEFAULT_MIN_CONFIDENCE, DEFAULT_STEPS
-from mnistgen.model_spec import GeneratorSpec, read_generator_spec
-from mnistgen.pixels import unit_to_uint8
-from mnistgen.session import open_session, resolve_model_path
-from mnistgen.validation import check_count, check_digit, check_min_confidence, check_seed, check_threads
-from mnistgen.verify import draw_verified
+from mnistgen.classifier import Classifier
+from mnistgen.images import unit_to_uint8
+from mnistgen.limits import (
+    BATCH_SIZE,
+    DEFAULT_MIN_CONFIDENCE,
+    DEFAULT_STEPS,
+    MAX_COUNT,
+    VERIFY_DRAW_FACTOR,
+    InputError,
+    ModelError,
+    VerificationError,
+    check_count,
+    check_digit,
+    check_min_confidence,
+    check_number,
+    check_number_count,
+    check_seed,
+    check_steps,
+    check_threads,
+)
+from mnistgen.model_file import GeneratorSpec, open_session, read_generator_spec, resolve_model_path
 
 if TYPE_CHECKING:
     from PIL.Image import Image
-
-    from mnistgen.classifier import Classifier
 
 Progress = Callable[[int, int], None]
 """Called as progress(done, total) after each batch."""
 
 GENERATOR_FILENAME = "generator.onnx"
+
+NUMBER_JITTER = 2
+"""Each digit of a number is shifted by a seeded -2..2 px so the spacing looks handwritten."""
+
+STYLE_KEYFRAMES = 4
+"""Latents a style walk passes through."""
 
 
 class Generator:
@@ -44,7 +66,7 @@ class Generator:
         self,
         model: str | PathLike[str] | None = None,
         threads: int | None = None,
-        classifier: "Classifier | str | PathLike[str] | None" = None,
+        classifier: Classifier | str | PathLike[str] | None = None,
     ):
         self._threads = check_threads(threads)
         path = resolve_model_path(model, GENERATOR_FILENAME)
@@ -104,15 +126,45 @@ class Generator:
         count = check_count(1 if count is None else count)
         if verify:
             confidence = check_min_confidence(min_confidence)
-            return draw_verified(self, self.classifier(), digit, count, seed, confidence, progress)
-        z = latent_ops.draw(np.random.default_rng(seed), count, self.latent_dim)
+            return self._verified(digit, count, seed, confidence, progress)
+        z = _draw(np.random.default_rng(seed), count, self.latent_dim)
         return self.render(z, digit, progress=progress)
+
+    def _verified(self, digit: int, count: int, seed: int | None, min_confidence: float,
+                  progress: Progress | None) -> np.ndarray:
+        """The first `count` passing samples of the seed's latent stream, at most
+        VERIFY_DRAW_FACTOR x count candidates.
+
+        Latents come from one default_rng(seed) stream in order, so the result is the plain
+        generate(seed) sequence with failures removed: deterministic and prefix-stable.
+        """
+        classifier = self.classifier()
+        rng = np.random.default_rng(seed)
+        kept = np.empty((count, *self.image_shape), dtype=np.uint8)
+        found = drawn = 0
+        budget = VERIFY_DRAW_FACTOR * count
+        while found < count:
+            if drawn >= budget:
+                raise VerificationError(
+                    f"only {found} of {count} samples of digit {digit} reached confidence {min_confidence} "
+                    f"in {drawn} draws (limit {VERIFY_DRAW_FACTOR}x count); lower the minimum confidence"
+                )
+            size = min(BATCH_SIZE, budget - drawn)
+            images = self.render(_draw(rng, size, self.latent_dim), digit)
+            labels, confidences = classifier.predict(images)
+            passing = images[(labels == digit) & (confidences >= min_confidence)][: count - found]
+            kept[found : found + len(passing)] = passing
+            found += len(passing)
+            drawn += size
+            if progress is not None:
+                progress(found, count)
+        return kept
 
     def _generate_from(self, digit: int, count: int | None, seed: int | None, latents: Any, verify: bool,
                        progress: Progress | None) -> np.ndarray:
         if seed is not None or verify:
             raise InputError("latents cannot be combined with seed or verify: pass either latents or a seed")
-        z = latent_ops.check_latents(latents, self.latent_dim)
+        z = _check_latents(latents, self.latent_dim)
         if count is not None and count != len(z):
             raise InputError(f"count ({count!r}) must match the number of latents ({len(z)}) or be omitted")
         return self.render(z, digit, progress=progress)
@@ -128,22 +180,53 @@ class Generator:
         """uint8 (count, 28, 28*len(digits)): each sample writes all digits in one hand.
 
         digits: 1-MAX_NUMBER_LENGTH characters 0-9; count x len(digits) <= MAX_COUNT.
+        All digits of one sample share its latent, so they read as one person's hand; a seeded
+        -2..2 px shift per digit (from a separate stream, so prefix-stable) breaks the grid spacing.
+        Overlaps merge with max, which is what ink on ink looks like in white-on-black.
         """
-        return compose.number(self, digits, count, seed)
+        digits = check_number(digits)
+        count = check_number_count(count, len(digits))
+        latent_rng, jitter_rng = _seed_streams(check_seed(seed), 2)
+        z = _draw(latent_rng, count, self.latent_dim)
+        shifts = jitter_rng.integers(-NUMBER_JITTER, NUMBER_JITTER + 1, size=(count, len(digits)))
+        shifts[:, 0] = np.maximum(shifts[:, 0], 0)  # the outer digits only move inwards: nothing is cut off
+        shifts[:, -1] = np.minimum(shifts[:, -1], 0)
+        height, width = self.image_shape
+        canvas = np.zeros((count, height, width * len(digits)), dtype=np.uint8)
+        rendered = {char: self.render(z, int(char)) for char in set(digits)}  # "1111" renders once
+        for position, char in enumerate(digits):
+            tiles = rendered[char]
+            for shift in np.unique(shifts[:, position]):
+                rows = shifts[:, position] == shift
+                _paste_max(canvas, rows, tiles[rows], width * position + int(shift))
+        return canvas
 
     def morph(self, digit_from: int, digit_to: int, steps: int = DEFAULT_STEPS, seed: int | None = None) -> np.ndarray:
-        """uint8 (steps, 28, 28): one latent, label blended from digit_from to digit_to."""
-        return compose.morph(self, digit_from, digit_to, steps, seed)
+        """uint8 (steps, 28, 28): one latent, label embedding blended from digit_from to digit_to."""
+        digit_from, digit_to, steps = check_digit(digit_from), check_digit(digit_to), check_steps(steps)
+        z = _draw(np.random.default_rng(check_seed(seed)), 1, self.latent_dim)
+        mix = np.linspace(0.0, 1.0, steps, dtype=np.float32)
+        return self.render(np.repeat(z, steps, axis=0), digit_from, digit_to=digit_to, mix=mix)
 
     def style_walk(self, digit: int, steps: int = DEFAULT_STEPS, seed: int | None = None) -> np.ndarray:
-        """uint8 (steps, 28, 28): one digit, latent moving smoothly through a few random styles."""
-        return compose.style_walk(self, digit, steps, seed)
+        """uint8 (steps, 28, 28): one digit, the latent travelling along great-circle arcs through
+        a few random styles."""
+        digit, steps = check_digit(digit), check_steps(steps)
+        keys = _draw(np.random.default_rng(check_seed(seed)), STYLE_KEYFRAMES, self.latent_dim)
+        position = np.linspace(0.0, STYLE_KEYFRAMES - 1, steps)
+        segment = np.minimum(position.astype(int), STYLE_KEYFRAMES - 2)
+        z = np.empty((steps, self.latent_dim), dtype=np.float32)
+        for index in np.unique(segment):
+            rows = segment == index
+            z[rows] = _slerp(keys[index], keys[index + 1], position[rows] - index)
+        return self.render(z, digit)
 
-    def classifier(self) -> "Classifier":
+    def classifier(self) -> Classifier:
         """The classifier used for verification (opened on first use)."""
         with self._classifier_lock:
             if self._classifier is None:
-                self._classifier = _open_classifier(self._classifier_source, self._threads)
+                source = self._classifier_source
+                self._classifier = source if isinstance(source, Classifier) else Classifier(source, threads=self._threads)
             return self._classifier
 
     def render(
@@ -159,7 +242,7 @@ class Generator:
         ``digit_to`` and ``mix`` (n,) blend the label embedding: lerp(embed(digit),
         embed(digit_to), mix); they need a model whose capabilities include "morph".
         """
-        z, digit = latent_ops.check_latents(z, self.latent_dim), check_digit(digit)
+        z, digit = _check_latents(z, self.latent_dim), check_digit(digit)
         if digit_to is not None or mix is not None:
             digit_to, mix = self._check_blend(digit, digit_to, mix, len(z))
         out = np.empty((len(z), *self.image_shape), dtype=np.uint8)  # preallocated: memory stays bounded by the batch
@@ -193,7 +276,48 @@ class Generator:
         return unit_to_uint8(image.reshape(len(z), *self.image_shape))
 
 
-def _open_classifier(source: Any, threads: int | None) -> "Classifier":
-    from mnistgen.classifier import Classifier
+def _paste_max(canvas: np.ndarray, rows: np.ndarray, tiles: np.ndarray, left: int) -> None:
+    start, stop = max(left, 0), min(left + tiles.shape[2], canvas.shape[2])
+    region = canvas[rows, :, start:stop]
+    canvas[rows, :, start:stop] = np.maximum(region, tiles[:, :, start - left : stop - left])
 
-    return source if isinstance(source, Classifier) else Classifier(source, threads=threads)
+
+# --- latents: seeded draws, caller-supplied arrays, and interpolation between them ----------
+
+
+def _seed_streams(seed: int | None, count: int) -> list[np.random.Generator]:
+    """`count` independent generators; the first is exactly np.random.default_rng(seed).
+
+    Separate streams keep each quantity prefix-stable: drawing more latents never shifts
+    what a second stream (e.g. a number's spacing jitter) produces for the first samples.
+    """
+    sequence = np.random.SeedSequence(seed)
+    return [np.random.default_rng(sequence)] + [np.random.default_rng(s) for s in sequence.spawn(count - 1)]
+
+
+def _draw(rng: np.random.Generator, count: int, latent_dim: int) -> np.ndarray:
+    """(count, latent_dim) standard normals as ONE draw, so a larger count extends a smaller one."""
+    return rng.standard_normal((count, latent_dim), dtype=np.float32)
+
+
+def _check_latents(latents: object, latent_dim: int) -> np.ndarray:
+    array = np.asarray(latents, dtype=np.float32)
+    if array.ndim != 2 or array.shape[1] != latent_dim or not 1 <= array.shape[0] <= MAX_COUNT:
+        raise InputError(
+            f"latents must be an array of shape (count, {latent_dim}) with count 1-{MAX_COUNT}, got shape {array.shape}"
+        )
+    if not np.isfinite(array).all():
+        raise InputError("latents must be finite numbers (no NaN or inf)")
+    return np.ascontiguousarray(array)
+
+
+def _slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Spherical interpolation rows: keeps the norm near that of typical Gaussian samples,
+    where a straight line through the middle of the ball would drift to atypically short latents."""
+    t = np.asarray(t, dtype=np.float64)[:, None]
+    cos = np.dot(a, b) / max(float(np.linalg.norm(a) * np.linalg.norm(b)), 1e-12)
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    if np.sin(omega) < 1e-6:  # (anti)parallel: the sphere path is undefined, the line is fine
+        return ((1 - t) * a + t * b).astype(np.float32)
+    mixed = (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+    return mixed.astype(np.float32)

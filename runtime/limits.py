@@ -1,5 +1,26 @@
-"""Documented limits of the runtime (API and CLI share them)."""
+"""What the runtime accepts and how it refuses: the documented limits, the argument checks that
+enforce them (API and CLI alike), and the exceptions for everything outside them.
+
+The input errors are ValueErrors so plain ``except ValueError`` callers keep working; the CLI
+turns exactly these exceptions (and nothing else) into one line on stderr with exit 2 (1 for
+VerificationError).
+"""
 from __future__ import annotations
+
+from numbers import Integral, Real
+
+
+class InputError(ValueError):
+    """An argument is out of range or of the wrong kind; the message says what is accepted."""
+
+
+class ModelError(ValueError):
+    """A model file is missing, unreadable, or not a compatible mnistgen model."""
+
+
+class VerificationError(RuntimeError):
+    """Verified generation hit its draw limit before enough samples passed the classifier."""
+
 
 MAX_COUNT = 100_000
 """Most images one call returns (for numbers: count x number of digits), ~80 MB of uint8."""
@@ -20,8 +41,58 @@ VERIFY_DRAW_FACTOR = 20
 
 DEFAULT_MIN_CONFIDENCE = 0.9
 
-NUMBER_JITTER = 2
-"""Each digit of a number is shifted by a seeded -2..2 px so the spacing looks handwritten."""
 
-STYLE_KEYFRAMES = 4
-"""Latents a style walk passes through."""
+def _is_int(value: object) -> bool:
+    # bool is an int subclass, but True as a digit or count is almost surely a mistake
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def check_digit(digit: object) -> int:
+    if not _is_int(digit) or not 0 <= int(digit) <= 9:
+        raise InputError(f"digit must be an integer 0-9, got {digit!r}")
+    return int(digit)
+
+
+def check_count(count: object, limit: int = MAX_COUNT) -> int:
+    if not _is_int(count) or not 1 <= int(count) <= limit:
+        raise InputError(f"count must be an integer 1-{limit}, got {count!r}")
+    return int(count)
+
+
+def check_seed(seed: object) -> int | None:
+    if seed is None:
+        return None
+    if not _is_int(seed) or int(seed) < 0:
+        raise InputError(f"seed must be a non-negative integer (or omitted for fresh randomness), got {seed!r}")
+    return int(seed)
+
+
+def check_threads(threads: object) -> int | None:
+    if threads is None:
+        return None
+    if not _is_int(threads) or int(threads) <= 0:
+        raise InputError(f"threads must be a positive integer (or omitted for onnxruntime's default), got {threads!r}")
+    return int(threads)
+
+
+def check_steps(steps: object) -> int:
+    if not _is_int(steps) or not MIN_STEPS <= int(steps) <= MAX_STEPS:
+        raise InputError(f"steps must be an integer {MIN_STEPS}-{MAX_STEPS}, got {steps!r}")
+    return int(steps)
+
+
+def check_min_confidence(value: object) -> float:
+    if not isinstance(value, Real) or isinstance(value, bool) or not 0.0 <= float(value) <= 1.0:
+        raise InputError(f"min_confidence must be a number from 0 to 1, got {value!r}")
+    return float(value)
+
+
+def check_number(text: object) -> str:
+    if not isinstance(text, str) or not text.isascii() or not text.isdigit() or not 1 <= len(text) <= MAX_NUMBER_LENGTH:
+        raise InputError(f"number must be 1-{MAX_NUMBER_LENGTH} digits 0-9 (e.g. '2026'), got {text!r}")
+    return text
+
+
+def check_number_count(count: object, length: int) -> int:
+    # the whole (count, 28, 28*length) array is returned at once, so the limit is on images
+    return check_count(count, limit=max(1, MAX_COUNT // length))

@@ -16,7 +16,7 @@ import torch
 
 from mnistgen.export import ExportError, export_classifier
 from mnistgen.export.parity import Case, verify
-from mnistgen.pixels import signed_to_unit, unit_to_uint8
+from mnistgen.images import signed_to_unit, unit_to_uint8
 from mnistgen.training.checkpoint import build_generator, load_checkpoint, save_checkpoint
 from mnistgen.training.models import Classifier, ClassifierConfig, Generator, GeneratorConfig
 

@@ -18,7 +18,7 @@ import pytest
 import mnistgen
 from mnistgen import Classifier, Generator, InputError, ModelError, VerificationError
 from mnistgen.limits import BATCH_SIZE, MAX_COUNT, MAX_NUMBER_LENGTH, VERIFY_DRAW_FACTOR
-from mnistgen.session import default_model_path, image_shape
+from mnistgen.model_file import default_model_path, image_shape
 from tests.tiny_models import tiny_generator
 
 REPO = Path(__file__).resolve().parents[1]

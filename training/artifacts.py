@@ -12,8 +12,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from mnistgen.files import write_atomic
-from mnistgen.images import grid, png_bytes
-from mnistgen.pixels import signed_to_unit, unit_to_uint8
+from mnistgen.images import grid, png_bytes, signed_to_unit, unit_to_uint8
 
 CURVES = (("critic_loss", (200, 60, 60)), ("generator_loss", (60, 90, 200)),
           ("wasserstein", (40, 150, 70)), ("gradient_penalty", (160, 120, 20)))

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mnistgen.files import write_atomic
-from mnistgen.pixels import uint8_to_unit
+from mnistgen.images import uint8_to_unit
 
 NUM_CLASSES = 10
 IMAGE_SIDE = 28

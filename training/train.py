@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from mnistgen.pixels import unit_to_signed
+from mnistgen.images import unit_to_signed
 from mnistgen.files import write_atomic
 from mnistgen.progress import Bar
 from mnistgen.training.artifacts import append_metrics, save_grid, save_loss_plot

@@ -134,7 +134,7 @@ def _feeds(z: np.ndarray, digits: np.ndarray) -> dict[str, np.ndarray]:
 
 def _generate(session: Any, z: np.ndarray, digits: np.ndarray) -> np.ndarray:
     """uint8 (n, 28, 28), in batches of 64 (dynamic quantization scales activations per batch)."""
-    from mnistgen.pixels import unit_to_uint8
+    from mnistgen.images import unit_to_uint8
 
     parts = [session.run(["image"], _feeds(z[i : i + BATCH], digits[i : i + BATCH]))[0] for i in range(0, len(z), BATCH)]
     return unit_to_uint8(np.concatenate(parts).reshape(len(z), 28, 28))

@@ -29,7 +29,7 @@ def onnx_renderer(model: str, threads: int) -> tuple[Render, int]:
 def torch_renderer(checkpoint: str, threads: int) -> tuple[Render, int]:
     import torch
 
-    from mnistgen.pixels import signed_to_unit, unit_to_uint8
+    from mnistgen.images import signed_to_unit, unit_to_uint8
     from mnistgen.training.checkpoint import build_generator, load_checkpoint
 
     torch.set_num_threads(threads)

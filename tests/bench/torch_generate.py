@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from mnistgen.pixels import signed_to_unit, unit_to_uint8
+from mnistgen.images import signed_to_unit, unit_to_uint8
 from mnistgen.training.checkpoint import build_generator, load_checkpoint
 
 

@@ -1,4 +1,5 @@
-"""Opening an ONNX model with onnxruntime and reading its mnistgen metadata.
+"""The model file: opening an ONNX model with onnxruntime and reading its mnistgen metadata,
+down to what a generator model offers (GeneratorSpec).
 
 Every failure here becomes a ModelError whose message names the file and what was expected,
 so callers (and the CLI) never see onnxruntime's multi-line protobuf errors.
@@ -6,15 +7,16 @@ so callers (and the CLI) never see onnxruntime's multi-line protobuf errors.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from importlib import resources
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from mnistgen.errors import ModelError
-from mnistgen.validation import check_threads
+from mnistgen.limits import ModelError, check_threads
 
 SUPPORTED_FORMAT_VERSIONS = ("1",)
+MORPH_INPUTS = ("digit_to", "mix")
 
 
 def default_model_path(filename: str) -> Path:
@@ -118,3 +120,50 @@ def image_shape(tensor: Any, path: Path) -> tuple[int, int]:
     if not sizes_fixed or shape[1] != 1:
         raise ModelError(f"{path}: {tensor.name} must have shape [N, 1, height, width] with fixed sizes, got {shape}")
     return shape[2], shape[3]
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """What a generator model offers, read once from its session: inputs, latent size, image size, labels."""
+
+    path: Path
+    latent_dim: int
+    image_shape: tuple[int, int]  # (height, width) of one image
+    labels: tuple[str, ...]
+    graph_inputs: frozenset[str]  # must be fed on every run
+    defaulted_inputs: frozenset[str]  # have a default in the model and may be omitted
+    raw_metadata: tuple[tuple[str, str], ...]
+
+    @property
+    def can_morph(self) -> bool:
+        return all(name in self.graph_inputs | self.defaulted_inputs for name in MORPH_INPUTS)
+
+    def metadata(self) -> dict[str, Any]:
+        """A fresh decoded copy each call, so callers can't alter what other threads see."""
+        return decode_metadata(dict(self.raw_metadata))
+
+
+def read_generator_spec(session: Any, path: Path) -> GeneratorSpec:
+    raw = dict(session.get_modelmeta().custom_metadata_map)
+    check_kind(raw, path, "generator")
+    latent_dim = metadata_int(raw, "latent_dim", path)
+    inputs = {i.name: i for i in session.get_inputs()}
+    defaulted = {i.name: i for i in session.get_overridable_initializers()}
+    require_names(set(inputs), ("z", "digit"), path, "inputs")
+    outputs = {o.name: o for o in session.get_outputs()}
+    require_names(set(outputs), ("image",), path, "output")
+    z_width = inputs["z"].shape[-1] if inputs["z"].shape else None
+    if isinstance(z_width, int) and z_width != latent_dim:
+        raise ModelError(f"{path}: input z has width {z_width} but metadata latent_dim is {latent_dim}")
+    unknown = set(inputs) - {"z", "digit", *MORPH_INPUTS}
+    if unknown:
+        raise ModelError(f"{path}: unexpected required inputs {', '.join(sorted(unknown))}; accepted: z, digit, digit_to, mix")
+    return GeneratorSpec(
+        path=path,
+        latent_dim=latent_dim,
+        image_shape=image_shape(outputs["image"], path),
+        labels=metadata_labels(raw, path),
+        graph_inputs=frozenset(inputs),
+        defaulted_inputs=frozenset(defaulted),
+        raw_metadata=tuple(sorted(raw.items())),
+    )

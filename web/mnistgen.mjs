@@ -1,0 +1,672 @@
+/**
+ * mnistgen in JavaScript: the shipped ONNX generator in a web page or in Node, with the same
+ * pixels as Python for the same latents.
+ *
+ *   import { load } from './mnistgen.mjs';
+ *   const g = await load('../models/generator.onnx');        // URL, path or bytes
+ *   const { pixels, count, height, width } = await g.generate(7, { count: 4, seed: 1 });
+ *   await g.number('2026', { count: 3, seed: 1 });           // one hand per sample
+ *
+ * No bundler: the runtime is imported lazily by bare name, which the page maps with an import
+ * map and Node resolves from web/node_modules. The input rules and limits are the CLI's
+ * (runtime/limits.py, runtime/validation.py), so a request the CLI refuses is refused here too.
+ */
+
+export const MAX_COUNT = 100_000;
+export const MAX_NUMBER_LENGTH = 32;
+/** Rows per onnxruntime call, as in Python: bounds the float32 working memory whatever the count. */
+export const BATCH_SIZE = 256;
+/** Each digit of a number moves by a seeded -2..2 px so the spacing looks handwritten. */
+export const NUMBER_JITTER = 2;
+const FORMAT_VERSIONS = ['1'];
+const KIND = 'generator';
+const MORPH_INPUTS = ['digit_to', 'mix'];
+
+export class InputError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = 'InputError';
+  }
+}
+
+export class ModelError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = 'ModelError';
+  }
+}
+
+const IN_NODE = typeof process !== 'undefined' && Boolean(process.versions?.node) && typeof window === 'undefined';
+
+// ---------------------------------------------------------------------------------------------
+// Input rules (the CLI's)
+
+function show(value) {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (ArrayBuffer.isView(value)) return `${value.constructor.name}(${value.length})`;
+  return String(value);
+}
+
+export function checkDigit(digit) {
+  if (!Number.isInteger(digit) || digit < 0 || digit > 9) {
+    throw new InputError(`digit must be an integer 0-9, got ${show(digit)}`);
+  }
+  return digit;
+}
+
+export function checkCount(count, limit = MAX_COUNT) {
+  if (!Number.isInteger(count) || count < 1 || count > limit) {
+    throw new InputError(`count must be an integer 1-${limit}, got ${show(count)}`);
+  }
+  return count;
+}
+
+/** undefined (fresh randomness), or a non-negative integer as a Number or a BigInt; returns a BigInt. */
+export function checkSeed(seed) {
+  if (seed === undefined || seed === null) return undefined;
+  const integer = (typeof seed === 'number' && Number.isSafeInteger(seed)) || typeof seed === 'bigint';
+  if (!integer || seed < 0) {
+    throw new InputError(`seed must be a non-negative integer (or omitted for fresh randomness), got ${show(seed)}`);
+  }
+  return BigInt(seed);
+}
+
+export function checkNumber(digits) {
+  if (typeof digits !== 'string' || !new RegExp(`^[0-9]{1,${MAX_NUMBER_LENGTH}}$`).test(digits)) {
+    throw new InputError(`number must be 1-${MAX_NUMBER_LENGTH} digits 0-9 (e.g. '2026'), got ${show(digits)}`);
+  }
+  return digits;
+}
+
+/** The whole (count, h, w * length) array is returned at once, so the limit is on images. */
+export function checkNumberCount(count, length) {
+  return checkCount(count, Math.max(1, Math.floor(MAX_COUNT / length)));
+}
+
+function checkOptions(options, accepted) {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new InputError(`options must be an object with any of ${accepted.join(', ')}, got ${show(options)}`);
+  }
+  const unknown = Object.keys(options).filter((key) => !accepted.includes(key));
+  if (unknown.length > 0) {
+    throw new InputError(`unknown option ${unknown.join(', ')}; accepted: ${accepted.join(', ')}`);
+  }
+  return options;
+}
+
+/**
+ * Text fields (a form or a URL query) -> {digits, count, seed}, with the CLI's rules: digits is
+ * one digit or a number of up to 32 digits, count 1-100,000 (a number: count x digits <= 100,000),
+ * seed a non-negative integer or empty. Throws InputError naming the first problem.
+ */
+export function parseRequest({ digits, count, seed }) {
+  const text = (value) => (value ?? '').trim();
+  if (text(digits) === '') {
+    throw new InputError(`digits is required: 0-9, or up to ${MAX_NUMBER_LENGTH} digits for a number (e.g. 2026)`);
+  }
+  const number = checkNumber(text(digits));
+  let samples = 1;
+  if (text(count) !== '') {
+    samples = /^[0-9]+$/.test(text(count)) ? Number(text(count)) : text(count);
+    if (number.length === 1) checkCount(samples);
+    else checkNumberCount(samples, number.length);
+  }
+  let seedValue;
+  if (text(seed) !== '') {
+    seedValue = checkSeed(/^[0-9]+$/.test(text(seed)) ? BigInt(text(seed)) : text(seed));
+  }
+  return { digits: number, count: samples, seed: seedValue };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seeded randomness. JS cannot reproduce numpy's generator cheaply, so the same seed gives the
+// same images within JS but not the images Python draws for that seed; explicit latents give
+// Python's pixels.
+
+const MASK64 = (1n << 64n) - 1n;
+
+function splitmix64(state) {
+  let z = (state + 0x9e3779b97f4a7c15n) & MASK64;
+  z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & MASK64;
+  z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & MASK64;
+  return { next: (state + 0x9e3779b97f4a7c15n) & MASK64, value: z ^ (z >> 31n) };
+}
+
+/** xoshiro128** on 32-bit lanes (Math.imul keeps it fast), seeded from (seed, stream) by splitmix64. */
+class Stream {
+  constructor(seed, stream) {
+    // every 64-bit word of the seed is absorbed, so arbitrarily large seeds stay distinct
+    let state = BigInt(stream);
+    let rest = seed;
+    do {
+      state = splitmix64(state ^ (rest & MASK64)).value;
+      rest >>= 64n;
+    } while (rest > 0n);
+    this.s = new Uint32Array(4);
+    for (let half = 0; half < 2; half += 1) {
+      const step = splitmix64(state);
+      state = step.next;
+      this.s[2 * half] = Number(step.value & 0xffffffffn);
+      this.s[2 * half + 1] = Number(step.value >> 32n);
+    }
+    if (this.s.every((lane) => lane === 0)) this.s[0] = 1; // the one state xoshiro cannot leave
+    this.spare = null;
+  }
+
+  nextUint32() {
+    const s = this.s;
+    const result = Math.imul(rotl(Math.imul(s[1], 5), 7), 9) >>> 0;
+    const t = s[1] << 9;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 11);
+    return result;
+  }
+
+  /** Uniform in [0, 1) with 53 random bits. */
+  uniform() {
+    return ((this.nextUint32() >>> 5) * 67108864 + (this.nextUint32() >>> 6)) / 9007199254740992;
+  }
+
+  /** Standard normal by Marsaglia's polar method: only log and sqrt, no trigonometry. */
+  normal() {
+    if (this.spare !== null) {
+      const value = this.spare;
+      this.spare = null;
+      return value;
+    }
+    for (;;) {
+      const u = 2 * this.uniform() - 1;
+      const v = 2 * this.uniform() - 1;
+      const s = u * u + v * v;
+      if (s > 0 && s < 1) {
+        const factor = Math.sqrt((-2 * Math.log(s)) / s);
+        this.spare = v * factor;
+        return u * factor;
+      }
+    }
+  }
+
+  /** Integer in [low, high]. */
+  integer(low, high) {
+    return low + Math.floor(this.uniform() * (high - low + 1));
+  }
+}
+
+function rotl(x, k) {
+  return (x << k) | (x >>> (32 - k));
+}
+
+function freshSeed() {
+  const words = globalThis.crypto.getRandomValues(new Uint32Array(2));
+  return (BigInt(words[0]) << 32n) | BigInt(words[1]);
+}
+
+/** (count x latentDim) standard normals drawn in order, so a larger count extends a smaller one. */
+function drawLatents(stream, count, latentDim) {
+  const z = new Float32Array(count * latentDim);
+  for (let i = 0; i < z.length; i += 1) z[i] = stream.normal();
+  return z;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ONNX file: a reader of ModelProto's top-level fields. onnxruntime-web has no metadata API
+// (onnxruntime issue #16547), and a full protobuf library would be more code than the reader.
+
+const WIRE = { VARINT: 0, FIXED64: 1, BYTES: 2, FIXED32: 5 };
+
+class ProtoReader {
+  constructor(bytes, where) {
+    this.bytes = bytes;
+    this.pos = 0;
+    this.where = where;
+  }
+
+  fail(reason) {
+    throw new ModelError(`${this.where} is not an ONNX model (${reason} at byte ${this.pos})`);
+  }
+
+  varint() {
+    // Numbers hold 53 bits exactly: plenty for field keys, lengths and the versions read here
+    let value = 0;
+    for (let shift = 0; shift < 64; shift += 7) {
+      if (this.pos >= this.bytes.length) this.fail('truncated varint');
+      const byte = this.bytes[this.pos];
+      this.pos += 1;
+      value += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) return value;
+    }
+    return this.fail('varint longer than 10 bytes');
+  }
+
+  /** Yields [fieldNumber, wireType, value]: a Number for varints, a byte view for length-delimited. */
+  *fields() {
+    while (this.pos < this.bytes.length) {
+      const key = this.varint();
+      const field = Math.floor(key / 8);
+      const wire = key % 8;
+      if (field === 0) this.fail('field number 0');
+      if (wire === WIRE.VARINT) {
+        yield [field, wire, this.varint()];
+      } else if (wire === WIRE.BYTES) {
+        const length = this.varint();
+        if (length > this.bytes.length - this.pos) this.fail(`field ${field} runs past the end`);
+        yield [field, wire, this.bytes.subarray(this.pos, this.pos + length)];
+        this.pos += length;
+      } else if (wire === WIRE.FIXED64 || wire === WIRE.FIXED32) {
+        const size = wire === WIRE.FIXED64 ? 8 : 4;
+        if (size > this.bytes.length - this.pos) this.fail(`field ${field} runs past the end`);
+        this.pos += size;
+      } else {
+        this.fail(`wire type ${wire} of field ${field}`);
+      }
+    }
+  }
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+function text(bytes, reader, what) {
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    return reader.fail(`${what} is not UTF-8`);
+  }
+}
+
+/**
+ * ONNX ModelProto's top-level fields (onnx.proto3 numbers): ir_version 1, producer_name 2,
+ * producer_version 3, domain 4, model_version 5, doc_string 6, graph 7, opset_import 8,
+ * metadata_props 14. The graph itself is skipped by its length, never parsed.
+ */
+export function readModelProto(bytes, where = 'model') {
+  const reader = new ProtoReader(bytes, where);
+  const model = {
+    irVersion: undefined, producerName: '', producerVersion: '', domain: '', modelVersion: undefined,
+    docString: '', hasGraph: false, opsetImport: [], metadata: {},
+  };
+  const strings = { 2: 'producerName', 3: 'producerVersion', 4: 'domain', 6: 'docString' };
+  for (const [field, wire, value] of reader.fields()) {
+    const expected = field === 1 || field === 5 ? WIRE.VARINT : WIRE.BYTES;
+    if ([1, 2, 3, 4, 5, 6, 7, 8, 14].includes(field) && wire !== expected) {
+      reader.fail(`field ${field} has wire type ${wire}`);
+    }
+    if (field === 1) model.irVersion = value;
+    else if (field === 5) model.modelVersion = value;
+    else if (field in strings) model[strings[field]] = text(value, reader, strings[field]);
+    else if (field === 7) model.hasGraph = true;
+    else if (field === 8) model.opsetImport.push(readPairs(value, where, { 1: 'domain', 2: 'version' }));
+    else if (field === 14) {
+      const entry = readPairs(value, where, { 1: 'key', 2: 'value' });
+      model.metadata[entry.key ?? ''] = entry.value ?? '';
+    }
+  }
+  if (model.irVersion === undefined || !model.hasGraph) {
+    throw new ModelError(`${where} is not an ONNX model (no ${model.hasGraph ? 'ir_version' : 'graph'})`);
+  }
+  return model;
+}
+
+/** A small nested message of one string field and one string or varint field. */
+function readPairs(bytes, where, names) {
+  const reader = new ProtoReader(bytes, where);
+  const entry = {};
+  for (const [field, wire, value] of reader.fields()) {
+    if (!(field in names)) continue;
+    entry[names[field]] = wire === WIRE.BYTES ? text(value, reader, names[field]) : value;
+  }
+  return entry;
+}
+
+/** Metadata values are strings; structured ones hold JSON, plain ones (dates, versions) stay text. */
+function decodeMetadata(raw) {
+  const decoded = {};
+  for (const [key, value] of Object.entries(raw)) {
+    try {
+      decoded[key] = JSON.parse(value);
+    } catch {
+      decoded[key] = value;
+    }
+  }
+  return decoded;
+}
+
+function checkKind(raw, where) {
+  if (raw.kind !== KIND) {
+    const what = raw.kind === undefined ? 'no mnistgen metadata' : `kind ${JSON.stringify(raw.kind)}`;
+    throw new ModelError(`${where} is not an mnistgen ${KIND} model (${what}); expected metadata kind "${KIND}"`);
+  }
+  if (!FORMAT_VERSIONS.includes(raw.format_version)) {
+    throw new ModelError(
+      `${where} has format_version ${show(raw.format_version)}; this runtime reads ${FORMAT_VERSIONS.join(', ')}`,
+    );
+  }
+}
+
+function metadataLatentDim(raw, where) {
+  const value = raw.latent_dim;
+  if (typeof value !== 'string' || !/^[0-9]+$/.test(value) || Number(value) <= 0) {
+    throw new ModelError(`${where}: metadata "latent_dim" must be a positive integer, got ${show(value)}`);
+  }
+  return Number(value);
+}
+
+function metadataLabels(raw, where) {
+  let labels;
+  try {
+    labels = JSON.parse(raw.labels);
+  } catch {
+    labels = undefined;
+  }
+  if (!Array.isArray(labels) || labels.length !== 10) {
+    throw new ModelError(`${where}: metadata "labels" must be a JSON list of 10 names, got ${show(raw.labels)}`);
+  }
+  return labels.map(String);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+
+async function readBytes(model) {
+  if (model instanceof Uint8Array) return { bytes: model, where: 'model bytes' };
+  if (model instanceof ArrayBuffer) return { bytes: new Uint8Array(model), where: 'model bytes' };
+  if (ArrayBuffer.isView(model)) {
+    return { bytes: new Uint8Array(model.buffer, model.byteOffset, model.byteLength), where: 'model bytes' };
+  }
+  const url = model instanceof URL ? model : undefined;
+  if (typeof model !== 'string' && url === undefined) {
+    throw new InputError(`model must be a URL, a path or bytes (Uint8Array, ArrayBuffer), got ${show(model)}`);
+  }
+  if (IN_NODE && (url === undefined ? !/^https?:\/\//.test(model) : url.protocol === 'file:')) {
+    const { readFile } = await import('node:fs/promises');
+    try {
+      return { bytes: new Uint8Array(await readFile(model)), where: String(model) };
+    } catch (error) {
+      throw new ModelError(`cannot read model ${model}: ${error.code ?? error.message}`);
+    }
+  }
+  const address = url ?? new URL(model, globalThis.document?.baseURI);
+  let response;
+  try {
+    response = await fetch(address);
+  } catch (error) {
+    throw new ModelError(`cannot fetch model ${address}: ${error.message}`);
+  }
+  if (!response.ok) throw new ModelError(`cannot fetch model ${address}: HTTP ${response.status}`);
+  return { bytes: new Uint8Array(await response.arrayBuffer()), where: String(address) };
+}
+
+/**
+ * 'wasm': onnxruntime-web (its wasm-only build in a browser, its Node entry in Node);
+ * 'node': onnxruntime-node (native, Node only). An ort module object may be passed instead.
+ */
+async function importRuntime(runtime) {
+  if (typeof runtime === 'object' && runtime !== null && typeof runtime.InferenceSession === 'function') {
+    return runtime;
+  }
+  const name = { wasm: IN_NODE ? 'onnxruntime-web' : 'onnxruntime-web/wasm', node: 'onnxruntime-node' }[runtime];
+  if (name === undefined || (runtime === 'node' && !IN_NODE)) {
+    const accepted = IN_NODE ? '"node" or "wasm"' : '"wasm"';
+    throw new InputError(`runtime must be ${accepted} or an onnxruntime module, got ${show(runtime)}`);
+  }
+  try {
+    return await import(name);
+  } catch (error) {
+    throw new ModelError(`cannot import ${name} (${error.message}); run npm ci in web/`);
+  }
+}
+
+function checkThreads(threads) {
+  if (threads !== undefined && (!Number.isInteger(threads) || threads <= 0)) {
+    throw new InputError(`threads must be a positive integer, got ${show(threads)}`);
+  }
+  return threads;
+}
+
+function sessionOptions(ort, runtime, threads) {
+  ort.env.logLevel = 'error'; // the overridable-initializer warnings are expected (the morph inputs)
+  const options = { logSeverityLevel: 3, graphOptimizationLevel: 'all' };
+  if (ort.env.wasm !== undefined && runtime !== 'node') {
+    // applies when the wasm module starts, i.e. the first session; > 1 needs cross-origin isolation
+    ort.env.wasm.numThreads = threads ?? 1;
+    options.executionProviders = ['wasm'];
+  } else if (threads !== undefined) {
+    options.intraOpNumThreads = threads;
+    options.interOpNumThreads = 1;
+  }
+  return options;
+}
+
+/**
+ * Open a generator. `model`: a URL, a path (Node) or the .onnx bytes. Options: `runtime`
+ * ('wasm' | 'node', default 'node' in Node and 'wasm' in a browser, or an ort module) and
+ * `threads` (wasm default 1; native default onnxruntime's choice).
+ */
+export async function load(model, options = {}) {
+  const { runtime = IN_NODE ? 'node' : 'wasm', threads } = checkOptions(options, ['runtime', 'threads']);
+  checkThreads(threads);
+  const { bytes, where } = await readBytes(model);
+  const proto = readModelProto(bytes, where);
+  checkKind(proto.metadata, where);
+  const latentDim = metadataLatentDim(proto.metadata, where);
+  const labels = metadataLabels(proto.metadata, where);
+  const ort = await importRuntime(runtime);
+  let session;
+  try {
+    session = await ort.InferenceSession.create(bytes, sessionOptions(ort, runtime, threads));
+  } catch (error) {
+    const reason = String(error.message ?? error).trim().split('\n')[0].slice(0, 200);
+    throw new ModelError(`cannot load model ${where}: onnxruntime refused it (${reason})`);
+  }
+  const spec = readSpec(session, where, latentDim);
+  return new Generator(ort, session, { ...spec, labels, where, proto });
+}
+
+function byName(values) {
+  return Object.fromEntries(values.map((value) => [value.name, value]));
+}
+
+/** Inputs, latent size and image shape from the session, checked as Python's model_spec does. */
+function readSpec(session, where, latentDim) {
+  const inputs = byName(session.inputMetadata);
+  const outputs = byName(session.outputMetadata);
+  const require = (available, names, what) => {
+    const missing = names.filter((name) => !(name in available));
+    if (missing.length > 0) {
+      const has = Object.keys(available).sort().join(', ') || 'none';
+      throw new ModelError(`${where}: model lacks ${what} ${missing.join(', ')} (has ${has})`);
+    }
+  };
+  require(inputs, ['z', 'digit'], 'inputs');
+  require(outputs, ['image'], 'output');
+  const unknown = Object.keys(inputs).filter((name) => !['z', 'digit', ...MORPH_INPUTS].includes(name));
+  if (unknown.length > 0) {
+    throw new ModelError(`${where}: unexpected required inputs ${unknown.sort().join(', ')}; accepted: z, digit, digit_to, mix`);
+  }
+  const zWidth = inputs.z.shape?.at(-1);
+  if (Number.isInteger(zWidth) && zWidth !== latentDim) {
+    throw new ModelError(`${where}: input z has width ${zWidth} but metadata latent_dim is ${latentDim}`);
+  }
+  const shape = outputs.image.shape ?? [];
+  const fixed = shape.length === 4 && shape.slice(1).every((size) => Number.isInteger(size) && size > 0);
+  if (!fixed || shape[1] !== 1) {
+    throw new ModelError(`${where}: image must have shape [N, 1, height, width] with fixed sizes, got [${shape.join(', ')}]`);
+  }
+  return { latentDim, height: shape[2], width: shape[3], inputNames: Object.keys(inputs) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The generator
+
+/** float 0..1 -> uint8 as numpy does it: float32 product, rounded half to even, clipped. */
+function toGrey(value) {
+  const scaled = Math.fround(value * 255);
+  let rounded = Math.round(scaled);
+  if (rounded - scaled === 0.5 && rounded % 2 !== 0) rounded -= 1; // Math.round takes .5 up; rint takes it to even
+  return rounded < 0 ? 0 : rounded > 255 ? 255 : rounded;
+}
+
+function checkLatents(latents, latentDim) {
+  let array = latents;
+  if (Array.isArray(latents)) array = Float32Array.from(latents.flat());
+  const rows = array instanceof Float32Array ? array.length / latentDim : NaN;
+  if (!Number.isInteger(rows) || rows < 1 || rows > MAX_COUNT) {
+    throw new InputError(
+      `latents must be a Float32Array of count x ${latentDim} numbers with count 1-${MAX_COUNT}, got ${show(latents)}`,
+    );
+  }
+  if (!array.every(Number.isFinite)) throw new InputError('latents must be finite numbers (no NaN or Infinity)');
+  return { z: array, rows };
+}
+
+class Generator {
+  constructor(ort, session, spec) {
+    this.ort = ort;
+    this.session = session;
+    this.latentDim = spec.latentDim;
+    this.height = spec.height;
+    this.width = spec.width;
+    this.labels = spec.labels;
+    this.inputNames = spec.inputNames;
+    this.source = spec.where;
+    /** The model's metadata_props, JSON values decoded. */
+    this.info = decodeMetadata(spec.proto.metadata);
+    this.irVersion = spec.proto.irVersion;
+    this.opsetImport = spec.proto.opsetImport;
+  }
+
+  /**
+   * `count` images of `digit`: {pixels: Uint8Array(count*height*width), count, height, width},
+   * white on black. Options: count (1-100,000, default 1, or the latents' count), seed (same
+   * seed, same images within JS) or latents (Float32Array of count x latentDim).
+   */
+  async generate(digit, options = {}) {
+    const { count, seed, latents } = checkOptions(options, ['count', 'seed', 'latents']);
+    checkDigit(digit);
+    const { z, rows } = this.#latents(count, seed, latents, MAX_COUNT);
+    return this.#images(await this.render(z, digit), rows, this.width);
+  }
+
+  /**
+   * One number per sample, all its digits in one hand (they share the sample's latent):
+   * {pixels, count, height, width: width x digits.length}. Options: count, seed, or latents
+   * with optional shifts (Int8Array/array of count x digits.length, each -2..2 px; default 0).
+   */
+  async number(digits, options = {}) {
+    const { count, seed, latents, shifts } = checkOptions(options, ['count', 'seed', 'latents', 'shifts']);
+    checkNumber(digits);
+    const length = digits.length;
+    if (shifts !== undefined && latents === undefined) {
+      throw new InputError('shifts go with latents: pass latents and shifts, or a seed');
+    }
+    const limit = Math.max(1, Math.floor(MAX_COUNT / length));
+    const { z, rows, seedValue } = this.#latents(count, seed, latents, limit);
+    const offsets = latents === undefined ? drawShifts(new Stream(seedValue, 1), rows, length) : checkShifts(shifts, rows, length);
+    const { height, width } = this;
+    const canvasWidth = width * length;
+    const canvas = new Uint8Array(rows * height * canvasWidth);
+    for (const char of new Set(digits)) { // "1111" renders once
+      const tiles = await this.render(z, Number(char));
+      for (let position = 0; position < length; position += 1) {
+        if (digits[position] !== char) continue;
+        for (let row = 0; row < rows; row += 1) {
+          const left = width * position + offsets[row * length + position];
+          pasteMax(canvas, canvasWidth, row, tiles, height, width, left);
+        }
+      }
+    }
+    return this.#images(canvas, rows, canvasWidth);
+  }
+
+  #latents(count, seed, latents, limit) {
+    if (latents !== undefined) {
+      if (seed !== undefined) throw new InputError('latents cannot be combined with seed: pass either latents or a seed');
+      const { z, rows } = checkLatents(latents, this.latentDim);
+      if (rows > limit) checkCount(rows, limit);
+      if (count !== undefined && count !== rows) {
+        throw new InputError(`count (${show(count)}) must match the number of latents (${rows}) or be omitted`);
+      }
+      return { z, rows };
+    }
+    const rows = checkCount(count ?? 1, limit);
+    const seedValue = checkSeed(seed) ?? freshSeed();
+    return { z: drawLatents(new Stream(seedValue, 0), rows, this.latentDim), rows, seedValue };
+  }
+
+  #images(pixels, count, width) {
+    return { pixels, count, height: this.height, width };
+  }
+
+  /** Low level: latents z (Float32Array, rows x latentDim) -> uint8 pixels, in batches of BATCH_SIZE. */
+  async render(z, digit) {
+    const { rows } = checkLatents(z, this.latentDim);
+    checkDigit(digit);
+    const size = this.height * this.width;
+    const out = new Uint8Array(rows * size);
+    for (let start = 0; start < rows; start += BATCH_SIZE) {
+      const n = Math.min(BATCH_SIZE, rows - start);
+      const feeds = {
+        z: new this.ort.Tensor('float32', z.subarray(start * this.latentDim, (start + n) * this.latentDim), [n, this.latentDim]),
+        digit: new this.ort.Tensor('int64', new BigInt64Array(n).fill(BigInt(digit)), [n]),
+      };
+      // a model may require the morph inputs even for plain digits: then blend a label with itself
+      if (this.inputNames.includes('digit_to')) {
+        feeds.digit_to = new this.ort.Tensor('int64', new BigInt64Array(n).fill(BigInt(digit)), [n]);
+      }
+      if (this.inputNames.includes('mix')) feeds.mix = new this.ort.Tensor('float32', new Float32Array(n), [n]);
+      const { image } = await this.session.run(feeds);
+      const values = image.data;
+      for (let i = 0; i < n * size; i += 1) out[start * size + i] = toGrey(values[i]);
+      image.dispose?.();
+    }
+    return out;
+  }
+
+  async release() {
+    await this.session.release();
+  }
+}
+
+function drawShifts(stream, rows, length) {
+  const shifts = new Int8Array(rows * length);
+  for (let row = 0; row < rows; row += 1) {
+    for (let position = 0; position < length; position += 1) {
+      let shift = stream.integer(-NUMBER_JITTER, NUMBER_JITTER);
+      // the outer digits only move inwards: nothing is cut off
+      if (position === 0) shift = Math.max(shift, 0);
+      if (position === length - 1) shift = Math.min(shift, 0);
+      shifts[row * length + position] = shift;
+    }
+  }
+  return shifts;
+}
+
+function checkShifts(shifts, rows, length) {
+  const values = shifts === undefined ? new Int8Array(rows * length) : shifts;
+  const valid = (Array.isArray(values) || ArrayBuffer.isView(values)) && values.length === rows * length
+    && Array.from(values).every((s) => Number.isInteger(s) && Math.abs(s) <= NUMBER_JITTER);
+  if (!valid) {
+    throw new InputError(
+      `shifts must be ${rows} x ${length} integers from -${NUMBER_JITTER} to ${NUMBER_JITTER} (one per sample and digit), got ${show(shifts)}`,
+    );
+  }
+  return Int8Array.from(values);
+}
+
+/** Overlaps merge with max, which is what ink on ink looks like in white-on-black. */
+function pasteMax(canvas, canvasWidth, row, tiles, height, width, left) {
+  const start = Math.max(left, 0);
+  const stop = Math.min(left + width, canvasWidth);
+  for (let y = 0; y < height; y += 1) {
+    const target = (row * height + y) * canvasWidth;
+    const source = (row * height + y) * width - left;
+    for (let x = start; x < stop; x += 1) {
+      const value = tiles[source + x];
+      if (value > canvas[target + x]) canvas[target + x] = value;
+    }
+  }
+}

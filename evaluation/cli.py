@@ -96,6 +96,7 @@ def _score(
     return model, scoring.score(scoring.observe(classifier, reference_samples), real)
 
 
+PROG = "mnistgen-eval"
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, help=__doc__.splitlines()[0])
 
 
@@ -141,16 +142,14 @@ def run(
             card = model_card.render(document, generator_info)
             typer.echo(f"wrote the model card into {model_card.update_readme(readme, card)}")
     except (EvalError, ModelError, InputError, SampleError, DataError, model_card.ModelCardError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+        raise console.fail(PROG, str(error)) from None
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
-        typer.echo(f"error: {where}{error.strerror or error}", err=True)
-        raise typer.Exit(2) from None
+        raise console.fail(PROG, f"{where}{error.strerror or error}") from None
 
 
 def main() -> None:
-    console.run(app, "mnistgen-eval")
+    console.run(app, PROG)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from mnistgen.export.errors import BAD_INPUT, ExportError
 from mnistgen.export.from_checkpoint import export_checkpoint
 from mnistgen.training.checkpoint import CheckpointError
 
+PROG = "mnistgen-export"
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
 
@@ -37,19 +38,14 @@ def export(
     try:
         path = export_checkpoint(checkpoint, out, eval_json, weights, latent_scale)
     except CheckpointError as error:
-        fail(str(error), BAD_INPUT)
+        raise console.fail(PROG, str(error), BAD_INPUT) from None
     except ExportError as error:
-        fail(str(error), error.exit_code)
+        raise console.fail(PROG, str(error), error.exit_code) from None
     typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, verified against torch)")
 
 
-def fail(message: str, code: int) -> None:
-    typer.echo(f"mnistgen-export: error: {message}", err=True)
-    raise typer.Exit(code)
-
-
 def main() -> None:
-    console.run(app, "mnistgen-export")
+    console.run(app, PROG)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import numpy as np
 import typer
 
 from mnistgen import images as encode
-from mnistgen.console import one_line, run
+from mnistgen.console import fail, run
 from mnistgen.files import atomic_files
 from mnistgen.generator import Generator
 from mnistgen.limits import (
@@ -41,6 +41,7 @@ from mnistgen.limits import (
 )
 from mnistgen.progress import bar_for
 
+PROG = "mnistgen"
 FORMATS = ("png", "npy", "gif")
 STDOUT = "-"
 
@@ -80,14 +81,14 @@ def command(
         )
         _execute(request)
     except (InputError, ModelError) as exc:
-        raise _fail(str(exc), 2) from None
+        raise fail(PROG, str(exc), 2) from None
     except VerificationError as exc:
-        raise _fail(str(exc), 1) from None
+        raise fail(PROG, str(exc), 1) from None
     except BrokenPipeError:
         raise  # the reader of stdout left; main() exits quietly
     except OSError as exc:
         # --out passed the up-front checks but the write still failed (permissions, disk full)
-        raise _fail(f"cannot write output to {out}: {exc.strerror or exc}; --out takes a writable directory or '-'", 2) from None
+        raise fail(PROG, f"cannot write output to {out}: {exc.strerror or exc}; --out takes a writable directory or '-'", 2) from None
 
 
 def _execute(request: Request) -> None:
@@ -131,14 +132,9 @@ def _print_info(model: Optional[str], threads: Optional[int]) -> None:
     sys.stdout.write(json.dumps(report, indent=2) + "\n")
 
 
-def _fail(message: str, code: int) -> typer.Exit:
-    one_line("mnistgen", message)
-    return typer.Exit(code)
-
-
 def main(argv: Optional[list[str]] = None) -> None:
     """Console entry point: usage errors (unknown option, non-integer --count) are one line too."""
-    run(app, "mnistgen", argv)
+    run(app, PROG, argv)
 
 
 # --- the request: parsed options, checked together before any model is opened -------------

@@ -2,15 +2,18 @@
 
 Click's standalone mode prints usage errors (an unknown option, an out-of-range value) as a
 multi-line boxed block; parsing in non-standalone mode lets every command report them as one
-line on stderr with exit status 2, like its own errors.
+line on stderr with exit status 2, like its own errors. Every error of every command, usage
+or its own, reads ``PROG: error: MESSAGE`` (``one_line``), and every command takes ``--version``.
 """
 from __future__ import annotations
 
 import os
 import sys
-from typing import Optional
+from importlib import metadata
+from typing import Any, Optional
 
 import typer
+import typer.core
 
 try:  # recent typer vendors click; older releases depend on click itself
     from typer._click.exceptions import ClickException
@@ -23,10 +26,40 @@ def one_line(prog: str, message: str) -> None:
     sys.stderr.write(f"{prog}: error: {' '.join(message.split())}\n")
 
 
+def fail(prog: str, message: str, code: int = 2) -> typer.Exit:
+    """Report ``message`` as the command's one error line; ``raise fail(...) from None`` ends the command."""
+    one_line(prog, message)
+    return typer.Exit(code)
+
+
+def version() -> str:
+    """The installed package's version (what pip and the wheel say), not a copy kept in the code."""
+    try:
+        return metadata.version("mnistgen")
+    except metadata.PackageNotFoundError:  # imported from a source tree that was never installed
+        return "unknown (not installed)"
+
+
+def _print_version(ctx: Any, _param: Any, wanted: bool) -> None:
+    if wanted and not ctx.resilient_parsing:
+        sys.stdout.write(f"{ctx.info_name} {version()}\n")
+        ctx.exit()
+
+
+def _version_option() -> typer.core.TyperOption:
+    # eager: answered before any other option or required argument is checked, as --help is
+    return typer.core.TyperOption(
+        param_decls=["--version"], is_flag=True, expose_value=False, is_eager=True,
+        callback=_print_version, help="Print the mnistgen version and exit.",
+    )
+
+
 def run(app: typer.Typer, prog: str, argv: Optional[list[str]] = None) -> None:
     """Parse ``argv`` (default: the process's) and run ``app``; exits with its status."""
+    command = typer.main.get_command(app)
+    command.params.append(_version_option())  # a fresh command object per call: nothing shared is changed
     try:
-        code = typer.main.get_command(app).main(args=argv, prog_name=prog, standalone_mode=False)
+        code = command.main(args=argv, prog_name=prog, standalone_mode=False)
     except ClickException as exc:
         one_line(prog, f"{exc.format_message()} (see {prog} --help)")
         code = exc.exit_code

@@ -92,5 +92,5 @@ def test_cli_smoke_writes_a_loadable_checkpoint(mnist_dir, tmp_path):
 def test_cli_missing_data_is_one_line_exit_2(tmp_path):
     result = CliRunner().invoke(training.app, ["--data-dir", str(tmp_path), "--out", str(tmp_path / "c.pt")])
     assert result.exit_code == 2
-    assert result.stderr.startswith("error: MNIST not found") and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("mnistgen-train-classifier: error: MNIST not found") and result.stderr.count("\n") == 1
     assert not (tmp_path / "c.pt").exists()

@@ -34,7 +34,7 @@ def _invoke(args, classifier_path, mnist_dir):
 
 def _one_line_error(result, *fragments):
     assert result.exit_code == 2, result.output
-    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("mnistgen-eval: error: ") and result.stderr.count("\n") == 1, result.stderr
     assert "Traceback" not in result.output
     for fragment in fragments:
         assert fragment in result.stderr
@@ -136,7 +136,7 @@ def test_module_entry_point_reports_bad_input_without_traceback(tmp_path):
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 2
-    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("mnistgen-eval: error: ") and result.stderr.count("\n") == 1
 
 
 def _figures(**values):

@@ -108,6 +108,7 @@ def test_torch_side_commands_without_torch_say_what_to_install(command):
     code = f"import sys; sys.modules['torch'] = None; from mnistgen.training.entry import {command}; {command}()"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"mnistgen-{command.replace('_', '-')}: error: needs the training extra")
     assert result.stderr.count("\n") == 1 and "pip install 'mnistgen[train]'" in result.stderr
 
 

@@ -152,6 +152,7 @@ def checkpoint_state(result: TrainResult, config: ClassifierRecipe, test_accurac
     }
 
 
+PROG = "mnistgen-train-classifier"
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, help="Train the reference MNIST classifier.")
 
 
@@ -172,8 +173,7 @@ def train(
     try:
         train_split, test_split = load_split("train", data_dir, limit=limit), load_split("test", data_dir)
     except DataError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+        raise console.fail(PROG, str(error)) from None
     config = replace(ClassifierRecipe(), epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
     typer.echo(f"training on {len(train_split)} images, {config}")
     result = train_classifier(train_split.unit_images(), train_split.labels, config, log=typer.echo)
@@ -181,13 +181,12 @@ def train(
     try:
         path = save_checkpoint(checkpoint_state(result, config, test_accuracy, limit), out)
     except OSError as error:
-        typer.echo(f"error: cannot write {out} ({error.strerror or error})", err=True)
-        raise typer.Exit(2) from None
+        raise console.fail(PROG, f"cannot write {out} ({error.strerror or error})") from None
     typer.echo(f"test accuracy {100 * test_accuracy:.2f}%  ({result.seconds:.0f}s)  -> {path}")
 
 
 def main() -> None:
-    console.run(app, "mnistgen-train-classifier")
+    console.run(app, PROG)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,7 @@ DEFAULTS = TrainConfig()
 
 
 def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"mnistgen-train: {message}", err=True)
-    raise typer.Exit(code)
+    raise console.fail("mnistgen-train", message, code)
 
 
 @app.command()

@@ -6,7 +6,8 @@ extra: without them, say so in one line instead of an import traceback.
 from __future__ import annotations
 
 import importlib
-import sys
+
+from mnistgen import console
 
 NEEDED = ("torch", "onnx")
 
@@ -22,8 +23,8 @@ def _importable(name: str) -> bool:
 def _run(command: str, module: str) -> None:
     missing = [name for name in NEEDED if not _importable(name)]
     if missing:
-        sys.stderr.write(f"{command}: needs the training extra ({', '.join(missing)} missing): "
-                         "pip install 'mnistgen[train]'\n")
+        console.one_line(command, f"needs the training extra ({', '.join(missing)} missing): "
+                                  "pip install 'mnistgen[train]'")
         raise SystemExit(2)
     importlib.import_module(module).main()
 

@@ -1,6 +1,7 @@
 """Checkpoint file -> .onnx file, choosing the exporter by the checkpoint's kind."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -31,6 +32,18 @@ def read_evaluation(path: str | os.PathLike) -> str:
     return text
 
 
+def check_latent_scale(evaluation: str, eval_json: str | os.PathLike, latent_scale: float) -> None:
+    """Figures measured at one truncation describe nothing sampled at another: refuse the mix."""
+    document = json.loads(evaluation)
+    measured = document.get("latent_scale") if isinstance(document, dict) else None
+    if measured is None:
+        raise ExportError(f"{eval_json} records no latent scale; evaluate the exported model with mnistgen-eval "
+                          "and pass the JSON it writes")
+    if float(measured) != latent_scale:
+        raise ExportError(f"{eval_json} was measured at latent scale {measured} but this export uses {latent_scale}; "
+                          f"pass --latent-scale {measured} or evaluate at {latent_scale}")
+
+
 def export_checkpoint(
     checkpoint: str | os.PathLike,
     out: str | os.PathLike | None = None,
@@ -45,6 +58,8 @@ def export_checkpoint(
     """
     evaluation = read_evaluation(eval_json) if eval_json is not None else None
     state = load_checkpoint(checkpoint)
+    if evaluation is not None and state["kind"] == "gan":
+        check_latent_scale(evaluation, eval_json, 1.0 if latent_scale is None else latent_scale)
     out_path = Path(out) if out is not None else DEFAULT_OUT[state["kind"]]
     check_destination(out_path)
     if latent_scale is not None and state["kind"] != "gan":

@@ -24,7 +24,7 @@ torch.set_num_threads(1)  # the machine's cores belong to training runs
 
 BATCHES = (1, 7, 256)
 RTOL, ATOL = 1e-3, 1e-4
-EVALUATION = '{"fid": 12.5, "classifier_accuracy": 0.97}'
+EVALUATION = '{"fid": 12.5, "classifier_accuracy": 0.97, "latent_scale": 1.0}'  # the export's default scale
 
 
 def session(model: Path | bytes) -> ort.InferenceSession:
@@ -271,7 +271,8 @@ def corrupt_checkpoint(folder: Path) -> Path:
 
 @pytest.mark.parametrize(
     "case",
-    ["corrupt", "wrong_shape", "missing", "out_is_directory", "out_parent_is_file", "eval_json_invalid"],
+    ["corrupt", "wrong_shape", "missing", "out_is_directory", "out_parent_is_file", "eval_json_invalid",
+     "eval_json_other_scale", "eval_json_without_scale"],
 )
 def test_cli_bad_input(tmp_path, gan_checkpoint, case):
     out_dir = tmp_path / "out"
@@ -292,6 +293,12 @@ def test_cli_bad_input(tmp_path, gan_checkpoint, case):
     elif case == "eval_json_invalid":
         (tmp_path / "eval.json").write_text("{not json")
         extra = ["--eval-json", str(tmp_path / "eval.json")]
+    elif case == "eval_json_other_scale":  # figures measured at 0.85, export left at the default 1.0
+        (tmp_path / "eval.json").write_text('{"latent_scale": 0.85}')
+        extra = ["--eval-json", str(tmp_path / "eval.json")]
+    elif case == "eval_json_without_scale":
+        (tmp_path / "eval.json").write_text('{"fid": 1.0}')
+        extra = ["--eval-json", str(tmp_path / "eval.json"), "--latent-scale", "0.85"]
     before = sorted(out_dir.rglob("*"))
     result = run_cli(str(checkpoint), "--out", str(out), *extra)
     assert result.returncode == 2, result.stderr
@@ -299,6 +306,10 @@ def test_cli_bad_input(tmp_path, gan_checkpoint, case):
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr and lines[0].startswith("mnistgen-export: error:")
     assert sorted(out_dir.rglob("*")) == before
+    if case == "eval_json_other_scale":
+        assert "measured at latent scale 0.85 but this export uses 1.0" in lines[0]
+    if case == "eval_json_without_scale":
+        assert "records no latent scale" in lines[0]
 
 
 # --- the shipped model ---------------------------------------------------------------------------
@@ -324,10 +335,13 @@ def test_shipped_generator_matches_its_checkpoint(shipped, n):
 
 def test_latent_scale_is_applied_in_the_graph(tmp_path, gan_checkpoint, fresh_generator):
     out = tmp_path / "truncated.onnx"
-    result = run_cli(str(gan_checkpoint), "--out", str(out), "--latent-scale", "0.5")
+    (tmp_path / "eval.json").write_text('{"latent_scale": 0.5}')  # measured at the scale exported
+    result = run_cli(str(gan_checkpoint), "--out", str(out), "--latent-scale", "0.5", "--eval-json",
+                     str(tmp_path / "eval.json"))
     assert result.returncode == 0, result.stderr
     runner = session(out)
     assert runner.get_modelmeta().custom_metadata_map["latent_scale"] == "0.5"
+    assert json.loads(runner.get_modelmeta().custom_metadata_map["evaluation"]) == {"latent_scale": 0.5}
     z, digit = latents(7, 64, seed=9)
     (image,) = runner.run(["image"], {"z": z, "digit": digit})
     assert_images_match(image, torch_images(fresh_generator, z * 0.5, digit))

@@ -299,7 +299,7 @@ export function readModelProto(bytes, where = 'model') {
     else if (field === 5) model.modelVersion = value;
     else if (field in strings) model[strings[field]] = text(value, reader, strings[field]);
     else if (field === 7) model.hasGraph = true;
-    else if (field === 8) model.opsetImport.push(readPairs(value, where, { 1: 'domain', 2: 'version' }));
+    else if (field === 8) model.opsetImport.push({ domain: '', ...readPairs(value, where, { 1: 'domain', 2: 'version' }) });
     else if (field === 14) {
       const entry = readPairs(value, where, { 1: 'key', 2: 'value' });
       model.metadata[entry.key ?? ''] = entry.value ?? '';

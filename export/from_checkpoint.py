@@ -60,8 +60,7 @@ def export_checkpoint(
     state = load_checkpoint(checkpoint)
     if evaluation is not None and state["kind"] == "gan":
         check_latent_scale(evaluation, eval_json, 1.0 if latent_scale is None else latent_scale)
-    out_path = Path(out) if out is not None else DEFAULT_OUT[state["kind"]]
-    check_destination(out_path)
+    out_path = Path(out) if out is not None else DEFAULT_OUT[state["kind"]]  # the exporter checks it, once
     if latent_scale is not None and state["kind"] != "gan":
         raise ExportError("--latent-scale applies to gan checkpoints only")
     if weights_out is not None:

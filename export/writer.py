@@ -22,8 +22,12 @@ def check_destination(path: str | os.PathLike) -> Path:
 
 
 def write_atomic(path: str | os.PathLike, payload: bytes) -> Path:
-    """A temp file beside the target, then os.replace: readers never see half a model."""
-    path = check_destination(path)
+    """A temp file beside the target, then os.replace: readers never see half a model.
+
+    The exporter checked ``path`` before exporting; should it have changed since, the failed
+    write is still one clear ExportError.
+    """
+    path = Path(path)
     try:
         return files.write_atomic(path, payload)
     except OSError as error:

@@ -352,3 +352,25 @@ def test_latent_scale_out_of_range_is_refused(tmp_path, gan_checkpoint, scale):
     result = run_cli(str(gan_checkpoint), "--out", str(tmp_path / "g.onnx"), "--latent-scale", scale)
     assert result.returncode == 2 and "latent scale must be in (0, 1]" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "g.onnx").exists()
+
+
+def test_one_export_checks_its_destination_once(tmp_path, small_classifier, monkeypatch):
+    import mnistgen.export.classifier as classifier_module
+    import mnistgen.export.from_checkpoint as from_checkpoint
+    import mnistgen.export.writer as writer
+
+    checked = []
+    real = writer.check_destination
+
+    def counting(path):
+        checked.append(Path(path))
+        return real(path)
+
+    for module in (classifier_module, from_checkpoint, writer):
+        monkeypatch.setattr(module, "check_destination", counting)
+    classifier, config = small_classifier
+    state = {"kind": "classifier", "config": {"classifier": asdict(config)}, "epoch": 3, "seconds": 9.0,
+             "model": classifier.state_dict(), "test_accuracy": 0.9876}
+    checkpoint = save_checkpoint(state, tmp_path / "classifier.pt")
+    out = from_checkpoint.export_checkpoint(checkpoint, tmp_path / "classifier.onnx")
+    assert out.is_file() and checked == [tmp_path / "classifier.onnx"]

@@ -201,8 +201,11 @@ function rotl(x, k) {
   return (x << k) | (x >>> (32 - k));
 }
 
+// Node 18 has Web Crypto only as a module; browsers and Node 20+ have it as a global
+const webCrypto = globalThis.crypto ?? (IN_NODE ? (await import('node:crypto')).webcrypto : undefined);
+
 function freshSeed() {
-  const words = globalThis.crypto.getRandomValues(new Uint32Array(2));
+  const words = webCrypto.getRandomValues(new Uint32Array(2));
   return (BigInt(words[0]) << 32n) | BigInt(words[1]);
 }
 

@@ -17,6 +17,7 @@ import typer
 from mnistgen import MAX_COUNT, Classifier, Generator, InputError, ModelError, console
 from mnistgen.evaluation import model_card, report, samples, scoring
 from mnistgen.evaluation.samples import SampleError, Samples
+from mnistgen.limits import DEFAULT_MIN_CONFIDENCE
 from mnistgen.training.data import DataError, Split, load_split
 
 
@@ -37,12 +38,12 @@ class Request:
     threads: Optional[int]
 
 
-def _load_samples(request: Request) -> tuple[Samples, str, Optional[dict[str, Any]]]:
-    """(samples, where they came from, the generator's metadata or None for an .npz)."""
+def _load_samples(request: Request) -> tuple[Samples, Path, Optional[dict[str, Any]]]:
+    """(samples, the file they came from, the generator's metadata or None for an .npz)."""
     if request.npz is not None:
-        return samples.load_npz(request.npz), str(request.npz), None
+        return samples.load_npz(request.npz), request.npz, None
     generator = Generator(request.generator, threads=request.threads)
-    return samples.generate(generator, request.per_digit, request.seed), str(generator.path), generator.info
+    return samples.generate(generator, request.per_digit, request.seed), generator.path, generator.info
 
 
 def _cas_function():
@@ -78,8 +79,12 @@ def evaluate(request: Request, echo=typer.echo) -> tuple[dict, Optional[dict[str
         "n": model.n,
         "seed": request.seed,
         "per_digit": None if request.npz else request.per_digit,
-        "source": source,
-        "classifier": str(classifier.path),
+        # name and sha256, not a path: a path names nothing on the machine that reads the figures
+        "source": report.file_identity(source),
+        "classifier": report.file_identity(classifier.path),
+        # the truncation the figures were measured at; mnistgen-export refuses to embed them in another
+        "latent_scale": None if generator_info is None else generator_info.get("latent_scale"),
+        "verify_min_confidence": DEFAULT_MIN_CONFIDENCE,
         "reference_seed": samples.REFERENCE_SEED if request.reference else None,
     }
     return report.report_dict(info, model, reference, bar), generator_info

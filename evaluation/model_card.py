@@ -51,11 +51,33 @@ def _training(info: dict[str, Any]) -> list[str]:
     ]
 
 
+def _criterion_row(criterion: dict[str, Any]) -> str:
+    if not criterion.get("measured", True):  # documents before "measured" measured every criterion they list
+        return f"| {criterion['rule']} | | | not measured |"
+    fmt = _pct if criterion["rule"].startswith(("label", "CAS")) else _num
+    return (f"| {criterion['rule']} | {fmt(criterion['value'])} | {criterion['comparison']} "
+            f"{fmt(criterion['threshold'])} | {'pass' if criterion['passed'] else '**miss**'} |")
+
+
+def _verify(document: dict[str, Any]) -> list[str]:
+    rejected, confidence = document["model"].get("verify_rejected"), document.get("verify_min_confidence")
+    if rejected is None or confidence is None or not document.get("per_digit"):
+        return []
+    n = document["model"]["n"]
+    misread = round((1 - document["model"]["label_accuracy"]) * n)
+    return [f"`--verify` at confidence {confidence} would reject {rejected:,} of these "
+            f"{n:,} images ({100 * rejected / n:.2f}%), {misread:,} of them misread.", ""]
+
+
+def _file_name(source: Any) -> str:
+    return source["file"] if isinstance(source, dict) else str(source)
+
+
 def render(document: dict[str, Any], info: Optional[dict[str, Any]] = None) -> str:
     """``info``: the generator's metadata (training run, latent scale), when a generator was scored."""
     n = document["model"]["n"]
     scored = (f"{n:,} generated images ({document['per_digit']} per digit, seed {document.get('seed')})"
-              if document.get("per_digit") else f"{n:,} images from {document.get('source')}")
+              if document.get("per_digit") else f"{n:,} images from {_file_name(document.get('source'))}")
     lines = [
         START,
         f"Measured by `mnistgen-eval` on {scored} against the MNIST test images, in the shipped "
@@ -68,11 +90,8 @@ def render(document: dict[str, Any], info: Optional[dict[str, Any]] = None) -> s
     if document.get("reference"):
         lines.append(_row("real MNIST", document["reference"]))
     lines += ["", "| bar | value | needs | |", "|---|---:|---:|---|"]
-    for criterion in document.get("bar", {}).values():
-        fmt = _pct if criterion["rule"].startswith(("label", "CAS")) else _num
-        lines.append(f"| {criterion['rule']} | {fmt(criterion['value'])} | {criterion['comparison']} "
-                     f"{fmt(criterion['threshold'])} | {'pass' if criterion['passed'] else '**miss**'} |")
-    lines += ["", *_training(info or {}), END]
+    lines += [_criterion_row(criterion) for criterion in document.get("bar", {}).values()]
+    lines += ["", *_verify(document), *_training(info or {}), END]
     return "\n".join(lines)
 
 

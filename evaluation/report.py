@@ -6,6 +6,7 @@ measured the same way" is the only comparison that survives a retrained classifi
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -27,39 +28,58 @@ CAS_MAX_DROP = 0.005  # 0.5 percentage points
 class Criterion:
     name: str  # key in the JSON
     rule: str  # for people
-    value: float
     comparison: str  # ">=" or "<="
-    threshold: float
-    passed: bool
+    value: Optional[float] = None  # None: not measured (no real row, or no CAS)
+    threshold: Optional[float] = None
+
+    @property
+    def measured(self) -> bool:
+        return self.value is not None and self.threshold is not None
+
+    @property
+    def passed(self) -> Optional[bool]:
+        """None when not measured: an unmeasured criterion is neither met nor missed."""
+        if not self.measured:
+            return None
+        return self.value >= self.threshold if self.comparison == ">=" else self.value <= self.threshold
 
 
-def _at_least(name: str, rule: str, value: float, threshold: float) -> Criterion:
-    return Criterion(name, rule, value, ">=", threshold, value >= threshold)
-
-
-def _at_most(name: str, rule: str, value: float, threshold: float) -> Criterion:
-    return Criterion(name, rule, value, "<=", threshold, value <= threshold)
+def _times(factor: float, value: Optional[float]) -> Optional[float]:
+    return None if value is None else factor * value
 
 
 def check_bar(model: Figures, real: Optional[Figures]) -> list[Criterion]:
-    """Pass/fail per criterion; those relative to the real row need it (CAS needs both CAS)."""
-    bar = [_at_least("label_accuracy", "label accuracy >= 99.5%", model.label_accuracy, LABEL_ACCURACY_MIN)]
-    if real is None:
-        return bar
-    bar += [
-        _at_most("fid", "FID <= 5x real", model.fid, FID_MAX_RATIO * real.fid),
-        _at_most(
-            "fid_per_digit_mean",
-            "mean per-digit FID <= 5x real",
-            model.fid_per_digit_mean,
-            FID_PER_DIGIT_MAX_RATIO * real.fid_per_digit_mean,
-        ),
-        _at_least("precision", "precision >= 0.95x real", model.precision, PRECISION_MIN_RATIO * real.precision),
-        _at_least("recall", "recall >= 0.75x real", model.recall, RECALL_MIN_RATIO * real.recall),
+    """Every criterion, always; those relative to the real row are not measured without it, and
+    CAS is not measured unless both rows have it."""
+    fid, per_digit, precision, recall, cas = (
+        (None,) * 5 if real is None else (real.fid, real.fid_per_digit_mean, real.precision, real.recall, real.cas)
+    )
+    return [
+        Criterion("label_accuracy", "label accuracy >= 99.5%", ">=", model.label_accuracy, LABEL_ACCURACY_MIN),
+        Criterion("fid", "FID <= 5x real", "<=", model.fid, _times(FID_MAX_RATIO, fid)),
+        Criterion("fid_per_digit_mean", "mean per-digit FID <= 5x real", "<=", model.fid_per_digit_mean,
+                  _times(FID_PER_DIGIT_MAX_RATIO, per_digit)),
+        Criterion("precision", "precision >= 0.95x real", ">=", model.precision, _times(PRECISION_MIN_RATIO, precision)),
+        Criterion("recall", "recall >= 0.75x real", ">=", model.recall, _times(RECALL_MIN_RATIO, recall)),
+        Criterion("cas", "CAS >= real - 0.5 points", ">=", model.cas, None if cas is None else cas - CAS_MAX_DROP),
     ]
-    if model.cas is not None and real.cas is not None:
-        bar.append(_at_least("cas", "CAS >= real - 0.5 points", model.cas, real.cas - CAS_MAX_DROP))
-    return bar
+
+
+def passed(bar: list[Criterion]) -> bool:
+    """A pass needs every criterion measured and met: what was not measured cannot pass."""
+    return all(c.passed is True for c in bar)
+
+
+def verdict(bar: list[Criterion]) -> str:
+    """PASS, FAIL, or why the bar was not passed though nothing measured failed."""
+    missed = [c.name for c in bar if c.passed is False]
+    unmeasured = [c.name for c in bar if c.passed is None]
+    if not missed and not unmeasured:
+        return "PASS"
+    words = ["FAIL" if missed else "NOT PASSED"]
+    if unmeasured:
+        words.append(f"({', '.join(unmeasured)} not measured)")
+    return " ".join(words)
 
 
 def figures_dict(figures: Figures) -> dict[str, Any]:
@@ -77,6 +97,7 @@ def figures_dict(figures: Figures) -> dict[str, Any]:
         "fid_per_digit_mean": figures.fid_per_digit_mean,
         "precision": figures.precision,
         "recall": figures.recall,
+        "verify_rejected": figures.verify_rejected,
         "cas": figures.cas,
     }
 
@@ -88,12 +109,21 @@ def report_dict(info: dict[str, Any], model: Figures, real: Optional[Figures], b
         "model": figures_dict(model),
         "reference": figures_dict(real) if real is not None else None,
         "bar": {c.name: _criterion_dict(c) for c in bar},
-        "passed": all(c.passed for c in bar),
+        "passed": passed(bar),
+        "verdict": verdict(bar),
     }
 
 
 def _criterion_dict(c: Criterion) -> dict[str, Any]:
-    return {"rule": c.rule, "value": c.value, "comparison": c.comparison, "threshold": c.threshold, "passed": c.passed}
+    return {"rule": c.rule, "value": c.value, "comparison": c.comparison, "threshold": c.threshold,
+            "measured": c.measured, "passed": c.passed}
+
+
+def file_identity(path: str | os.PathLike) -> dict[str, str]:
+    """What identifies a scored file anywhere: its name and the sha256 of its bytes."""
+    path = Path(path)
+    with path.open("rb") as stream:
+        return {"file": path.name, "sha256": hashlib.file_digest(stream, "sha256").hexdigest()}
 
 
 def write_json(document: dict[str, Any], path: str | os.PathLike) -> Path:
@@ -130,7 +160,10 @@ def table(model: Figures, real: Optional[Figures], bar: list[Criterion]) -> str:
     lines.append("FID       " + "".join(f"{v:>8.2f}" for v in model.fid_per_digit))
     lines += ["", f"{'bar':<32}{'value':>10}{'needs':>12}"]
     for c in bar:
+        if not c.measured:
+            lines.append(f"{c.rule:<32}{'-':>10}{'':>12}  not measured")
+            continue
         needs = f"{c.comparison} {_format_value(c.name, c.threshold)}"
         lines.append(f"{c.rule:<32}{_format_value(c.name, c.value):>10}{needs:>12}  {'pass' if c.passed else 'FAIL'}")
-    lines.append(f"overall: {'PASS' if all(c.passed for c in bar) else 'FAIL'}")
+    lines.append(f"overall: {verdict(bar)}")
     return "\n".join(lines)

@@ -12,6 +12,7 @@ import numpy as np
 
 from mnistgen.evaluation import metrics
 from mnistgen.evaluation.samples import Samples
+from mnistgen.limits import DEFAULT_MIN_CONFIDENCE
 
 
 class ClassifierLike(Protocol):
@@ -25,11 +26,13 @@ class Observed:
     labels: np.ndarray  # the digit each image is meant to show
     predicted: np.ndarray  # the digit the classifier reads
     features: np.ndarray  # (N, D) penultimate activations
+    confidence: np.ndarray  # (N,) the probability of the predicted digit
 
 
 def observe(classifier: ClassifierLike, samples: Samples) -> Observed:
     probabilities, features = classifier.probabilities_and_features(samples.images)
-    return Observed(labels=samples.labels, predicted=probabilities.argmax(axis=1), features=features)
+    return Observed(labels=samples.labels, predicted=probabilities.argmax(axis=1), features=features,
+                    confidence=probabilities.max(axis=1))
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class Figures:
     fid_per_digit: np.ndarray
     precision: float
     recall: float
+    verify_rejected: int  # images `--verify` at its default confidence would drop (misread or unsure)
     cas: Optional[float] = None
 
     @property
@@ -79,4 +83,12 @@ def score(observed: Observed, real: RealStats) -> Figures:
         fid_per_digit=metrics.per_class_fid(metrics.fit_per_class(observed.features, observed.labels), real.per_digit),
         precision=pr.precision,
         recall=pr.recall,
+        verify_rejected=verify_rejected(observed),
     )
+
+
+def verify_rejected(observed: Observed, min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> int:
+    """How many of these images `--verify` would reject: the same test as the runtime's, so on a
+    generator's evaluation samples (each digit's plain seeded stream) this is its rejection count."""
+    kept = (observed.predicted == observed.labels) & (observed.confidence >= min_confidence)
+    return int(len(kept) - kept.sum())

@@ -2,15 +2,19 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from mnistgen.evaluation import cli
+from mnistgen import Classifier
+from mnistgen.evaluation import cli, report
+from mnistgen.evaluation.report import check_bar
 from mnistgen.training.data import load_split
 from tests.tiny_models import tiny_generator
 
@@ -56,12 +60,36 @@ def test_real_images_pass_labels_and_json_has_every_figure(real_npz, classifier_
     assert document["reference"]["n"] == 10 * PER_DIGIT  # same size as the scored set
     assert document["model"]["label_accuracy"] >= 0.95
     assert document["bar"]["label_accuracy"]["value"] == document["model"]["label_accuracy"]
-    assert set(document["bar"]) == {"label_accuracy", "fid", "fid_per_digit_mean", "precision", "recall"}
+    assert set(document["bar"]) == {"label_accuracy", "fid", "fid_per_digit_mean", "precision", "recall", "cas"}
     assert [p.name for p in out.parent.iterdir()] == ["eval.json"]  # no temp file left
 
 
+def test_files_are_named_by_name_and_sha256_never_by_path(real_npz, classifier_path, mnist_dir, tmp_path):
+    out = tmp_path / "eval.json"
+    result = _invoke(["--npz", str(real_npz), "--no-reference", "--json", str(out)], classifier_path, mnist_dir)
+    assert result.exit_code == 0, result.output
+    document = json.loads(out.read_text())
+    for key, path in (("source", real_npz), ("classifier", Path(classifier_path))):
+        assert document[key] == {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    assert str(tmp_path) not in out.read_text() and str(Path(classifier_path).parent) not in out.read_text()
+    assert document["latent_scale"] is None  # images, not a generator: no truncation to record
+
+
+def test_verify_rejections_are_what_the_runtime_classifier_rejects(real_npz, classifier_path, mnist_dir, tmp_path):
+    out = tmp_path / "eval.json"
+    result = _invoke(["--npz", str(real_npz), "--no-reference", "--json", str(out)], classifier_path, mnist_dir)
+    assert result.exit_code == 0, result.output
+    document = json.loads(out.read_text())
+    with np.load(real_npz) as data:
+        labels, confidences = Classifier(classifier_path, threads=1).predict(data["images"])
+        kept = (labels == data["labels"]) & (confidences >= document["verify_min_confidence"])
+    assert document["verify_min_confidence"] == 0.9  # --verify's default
+    assert document["model"]["verify_rejected"] == int((~kept).sum())
+    assert 0 < document["model"]["verify_rejected"] < 10 * PER_DIGIT  # real digits: a few unsure, most kept
+
+
 def test_generator_model_is_scored_and_fails_the_bar(classifier_path, mnist_dir, tmp_path):
-    generator = tiny_generator(tmp_path / "gen.onnx")
+    generator = tiny_generator(tmp_path / "gen.onnx", metadata={"latent_scale": "0.5"})
     out = tmp_path / "eval.json"
     args = [str(generator), "--per-digit", "20", "--seed", "7", "--no-reference", "--json", str(out)]
     result = _invoke(args, classifier_path, mnist_dir)
@@ -69,7 +97,9 @@ def test_generator_model_is_scored_and_fails_the_bar(classifier_path, mnist_dir,
     document = json.loads(out.read_text())
     assert document["n"] == 200 and document["seed"] == 7 and document["reference"] is None
     assert document["passed"] is False and document["bar"]["label_accuracy"]["passed"] is False
-    assert "FAIL" in result.stdout
+    assert document["latent_scale"] == 0.5  # from the scored model's metadata
+    assert document["source"]["file"] == "gen.onnx"
+    assert "overall: FAIL" in result.stdout
 
 
 def test_cas_trains_on_the_images_and_tests_on_real(real_npz, classifier_path, mnist_dir, tmp_path, monkeypatch):
@@ -143,7 +173,7 @@ def _figures(**values):
     from mnistgen.evaluation import metrics
     from mnistgen.evaluation.scoring import Figures
 
-    base = dict(n=100, label_accuracy=0.999, fid=1.0, precision=0.8, recall=0.8, cas=0.99)
+    base = dict(n=100, label_accuracy=0.999, fid=1.0, precision=0.8, recall=0.8, cas=0.99, verify_rejected=1)
     base.update(values)
     per_digit_fid = np.full(10, base.pop("fid_per_digit_mean", 2.0))
     per_class = metrics.PerClass(np.ones(10), np.ones(10), np.ones(10))
@@ -151,8 +181,6 @@ def _figures(**values):
 
 
 def test_bar_is_relative_to_the_real_row():
-    from mnistgen.evaluation.report import check_bar
-
     real = _figures()
     inside = _figures(label_accuracy=0.995, fid=4.99, fid_per_digit_mean=9.99, precision=0.761, recall=0.601, cas=0.9851)
     assert all(c.passed for c in check_bar(inside, real))
@@ -161,8 +189,38 @@ def test_bar_is_relative_to_the_real_row():
         "label_accuracy": False, "fid": False, "fid_per_digit_mean": False, "precision": False, "recall": False,
         "cas": False,
     }
-    assert [c.name for c in check_bar(beyond, None)] == ["label_accuracy"]
-    assert "cas" not in [c.name for c in check_bar(_figures(cas=None), real)]
+    assert report.passed(check_bar(inside, real)) and report.verdict(check_bar(inside, real)) == "PASS"
+    assert not report.passed(check_bar(beyond, real)) and report.verdict(check_bar(beyond, real)) == "FAIL"
+
+
+def test_a_criterion_not_measured_is_not_passed():
+    real, inside = _figures(), _figures(fid=4.99)
+    without_real = check_bar(inside, None)  # --no-reference
+    assert [c.name for c in without_real] == ["label_accuracy", "fid", "fid_per_digit_mean", "precision", "recall", "cas"]
+    assert [c.passed for c in without_real] == [True, None, None, None, None, None]
+    assert not report.passed(without_real)
+    assert report.verdict(without_real) == "NOT PASSED (fid, fid_per_digit_mean, precision, recall, cas not measured)"
+    without_cas = check_bar(_figures(cas=None), real)  # no --cas
+    assert [c.name for c in without_cas if not c.measured] == ["cas"]
+    assert not report.passed(without_cas) and report.verdict(without_cas) == "NOT PASSED (cas not measured)"
+    failing = check_bar(_figures(label_accuracy=0.9, cas=None), real)
+    assert report.verdict(failing) == "FAIL (cas not measured)"
+    document = report.report_dict({}, inside, None, without_real)
+    assert document["passed"] is False and document["verdict"].startswith("NOT PASSED")
+    assert document["bar"]["cas"] == {"rule": "CAS >= real - 0.5 points", "value": 0.99, "comparison": ">=",
+                                      "threshold": None, "measured": False, "passed": None}
+
+
+def test_eval_without_cas_does_not_pass(real_npz, classifier_path, mnist_dir, tmp_path):
+    out = tmp_path / "eval.json"
+    result = _invoke(["--npz", str(real_npz), "--json", str(out)], classifier_path, mnist_dir)
+    assert result.exit_code == 0, result.output
+    document = json.loads(out.read_text())
+    measured = [name for name, criterion in document["bar"].items() if criterion["measured"]]
+    assert measured == ["label_accuracy", "fid", "fid_per_digit_mean", "precision", "recall"]
+    assert document["passed"] is False
+    assert "overall: PASS" not in result.stdout
+    assert "not measured" in result.stdout and "overall: " in result.stdout
 
 
 def test_readme_model_card_is_rewritten_between_markers(real_npz, classifier_path, mnist_dir, tmp_path):
@@ -174,6 +232,7 @@ def test_readme_model_card_is_rewritten_between_markers(real_npz, classifier_pat
     assert "old card" not in text and text.startswith("# title") and text.endswith("tail\n")
     assert "| **mnistgen** | 300 |" in text and "| real MNIST | 300 |" in text
     assert "| label accuracy >= 99.5% |" in text
+    assert "| CAS >= real - 0.5 points | | | not measured |" in text  # no --cas: neither pass nor miss
 
 
 def test_readme_card_quotes_the_scored_generator_opened_once(classifier_path, mnist_dir, tmp_path, monkeypatch):

@@ -5,6 +5,7 @@ overrides the path) on 200 images per digit, one thread.
 """
 from __future__ import annotations
 
+import dataclasses
 
 import numpy as np
 import pytest
@@ -168,7 +169,7 @@ def figures(classifier, mnist_dir) -> dict[str, scoring.Figures]:
         "real": observed,
         "collapse": scoring.observe(classifier, Samples(np.repeat(train.images[::PER_DIGIT], PER_DIGIT, 0), labels)),
         "blur": scoring.observe(classifier, Samples(_blur(train.images), train.labels)),
-        "shuffled": scoring.Observed(rng.permutation(train.labels), observed.predicted, observed.features),
+        "shuffled": dataclasses.replace(observed, labels=rng.permutation(train.labels)),
         "noise": scoring.observe(classifier, Samples(rng.integers(0, 256, train.images.shape, np.uint8), train.labels)),
     }
     return {name: scoring.score(o, real) for name, o in sets.items()}

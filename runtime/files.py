@@ -2,33 +2,34 @@
 
 A temp file beside the target, then os.replace: readers (and a crash or Ctrl-C) see the old
 file or the whole new one, never half of it. ``atomic_files`` extends that to a set of files.
+
+Where "atomic" stops: the writes survive a crashed or killed process, not a power loss or an
+operating-system crash. Nothing is fsynced (that would cost a disk flush per file, and the CLI
+writes up to 100k of them), so after a power cut a replaced file may be empty or missing.
 """
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _temporary(path: Path) -> tuple[BinaryIO, Path]:
-    """An open temp file beside ``path`` (same file system, so os.replace cannot fail across devices)."""
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; outputs are ordinary shareable files
-        return os.fdopen(fd, "wb"), Path(name)
-    except BaseException:
-        os.close(fd)
-        Path(name).unlink(missing_ok=True)
-        raise
+    """An open temp file beside ``path`` (same file system, so os.replace cannot fail across devices).
+
+    Created with mode 0666 so the kernel applies the umask (and any default ACL) as for any new
+    file: outputs are ordinary shareable files. mkstemp's 0600 would have to be widened by hand,
+    and reading the umask for that from Python means setting it for a moment, which races with
+    every other thread that creates files.
+    """
+    # 64 random bits: a clash needs billions of temporaries in one directory at once, and then
+    # O_EXCL refuses it rather than writing into another writer's file
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.part"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    return os.fdopen(fd, "wb"), tmp
 
 
 @contextlib.contextmanager

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-from importlib import metadata
 from typing import Any, Optional
 
 import typer
@@ -34,6 +33,8 @@ def fail(prog: str, message: str, code: int = 2) -> typer.Exit:
 
 def version() -> str:
     """The installed package's version (what pip and the wheel say), not a copy kept in the code."""
+    from importlib import metadata  # deferred: ~50 ms of imports that only --version needs
+
     try:
         return metadata.version("mnistgen")
     except metadata.PackageNotFoundError:  # imported from a source tree that was never installed

@@ -7,14 +7,11 @@ installs them) they fail instead, so CI can never pass by skipping.
 """
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +20,7 @@ import pytest
 
 from mnistgen import Generator
 from tests.tiny_models import tiny_generator
+from tests.web_bench import serve_repo
 
 REPO = Path(__file__).resolve().parents[1]
 WEB = REPO / "web"
@@ -310,19 +308,10 @@ def test_js_runtimes_load_what_the_exporter_makes_today(node, tmp_path, checkpoi
 # --- the page in headless Chromium ---------------------------------------------------------------
 
 
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:  # the test reads the page, not the access log
-        pass
-
-
 @pytest.fixture(scope="module")
 def page_url(chromium):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(REPO)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/web/index.html"
-    server.shutdown()
-    server.server_close()
+    with serve_repo() as url:
+        yield url
 
 
 def visit(node: str, chromium: str, visits: list[dict]) -> list[dict]:
@@ -377,3 +366,20 @@ def test_bad_addresses_and_input_give_an_error_status(node, chromium, page_url):
         assert result["status"].startswith("error: ") and message in result["status"], (query, result["status"])
         assert result["message"] == result["status"].removeprefix("error: "), "the message is shown on the page"
         assert result["images"] == [] and result["errors"] == [], (query, result)
+
+
+def test_a_missing_runtime_or_model_is_an_error_on_the_page(node, chromium, tmp_path, generator_path):
+    """Never a blank page: the module cannot fetch the model, or cannot import onnxruntime-web."""
+    for name in ("no-model", "no-runtime"):
+        (tmp_path / name / "web").mkdir(parents=True)
+        for file in ("index.html", "mnistgen.mjs"):
+            shutil.copy(WEB / file, tmp_path / name / "web" / file)
+    (tmp_path / "no-model" / "web" / "node_modules").symlink_to(WEB / "node_modules")
+    (tmp_path / "no-runtime" / "models").mkdir()
+    shutil.copy(generator_path, tmp_path / "no-runtime" / "models" / "generator.onnx")
+    for name, message in (("no-model", "cannot fetch model"), ("no-runtime", "cannot import onnxruntime-web/wasm")):
+        with serve_repo(tmp_path / name) as url:
+            (result,) = visit(node, chromium, [{"url": url + "?digits=7"}])
+        assert result["status"].startswith(f"error: {message}"), result["status"]
+        assert result["message"] == result["status"].removeprefix("error: ")
+        assert not [error for error in result["errors"] if error.startswith("uncaught")], result["errors"]

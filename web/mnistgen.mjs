@@ -452,12 +452,15 @@ function sessionOptions(ort, runtime, threads) {
 export async function load(model, options = {}) {
   const { runtime = IN_NODE ? 'node' : 'wasm', threads } = checkOptions(options, ['runtime', 'threads']);
   checkThreads(threads);
+  // the runtime's code loads while the model downloads; a bad model is still reported first
+  const runtimeImport = importRuntime(runtime);
+  runtimeImport.catch(() => {}); // awaited below; unobserved until then
   const { bytes, where } = await readBytes(model);
   const proto = readModelProto(bytes, where);
   checkKind(proto.metadata, where);
   const latentDim = metadataLatentDim(proto.metadata, where);
   const labels = metadataLabels(proto.metadata, where);
-  const ort = await importRuntime(runtime);
+  const ort = await runtimeImport;
   let session;
   try {
     session = await ort.InferenceSession.create(bytes, sessionOptions(ort, runtime, threads));

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnistgen import Generator
+from mnistgen import Classifier, Generator
 from mnistgen.progress import MIN_ITEMS, Bar, bar_for
+from tests.conftest import digit_short_of_certainty, require_with_shipped_models
 
 BLOCKED = "import sys; sys.modules['torch'] = None; sys.modules['onnx'] = None; from mnistgen.cli import main; main()"
 
@@ -74,14 +75,17 @@ def test_grid_npy_quiet_and_number(tmp_path: Path, generator_path: Path, generat
         np.testing.assert_array_equal(np.asarray(picture), generator.number("2026", count=2, seed=3)[1])
 
 
-def test_morph_strip_gif_and_style_walk(tmp_path: Path, generator_path: Path, generator: Generator):
+def test_style_walk_strip(tmp_path: Path, generator_path: Path, generator: Generator):
     model = ("--model", str(generator_path))
     walk = cli("4", "--style-walk", "--steps", "5", "-s", "0", *model, cwd=tmp_path)
     assert walk.stdout.strip() == "4_walk.png"
     with Image.open(tmp_path / "4_walk.png") as picture:
         np.testing.assert_array_equal(np.asarray(picture), np.hstack(generator.style_walk(4, 5, seed=0)))
-    if "morph" not in generator.capabilities:
-        return
+
+
+def test_morph_strip_and_gif(tmp_path: Path, generator_path: Path, generator: Generator):
+    require_with_shipped_models("morph" in generator.capabilities, "the generator can morph")
+    model = ("--model", str(generator_path))
     strip = cli("3", "--morph", "8", "--steps", "6", "-s", "0", *model, cwd=tmp_path)
     assert strip.stdout.strip() == "3_to_8.png"
     with Image.open(tmp_path / "3_to_8.png") as picture:
@@ -95,12 +99,24 @@ def test_morph_strip_gif_and_style_walk(tmp_path: Path, generator_path: Path, ge
 def test_verify_writes_samples(tmp_path: Path, generator_path: Path, classifier_path: Path):
     result = cli("1", "-n", "2", "--verify", "--min-confidence", "0", "-s", "0", "--model", str(generator_path),
                  "--classifier", str(classifier_path), cwd=tmp_path)
-    if result.returncode == 1:  # an untrained stand-in classifier may never say "1"
-        assert_one_line_error(result, "lower the minimum confidence", code=1)
-        assert list(tmp_path.iterdir()) == []
-    else:
-        assert result.returncode == 0, result.stderr
-        assert result.stdout.split() == ["1_0.png", "1_1.png"]
+    # an untrained stand-in classifier may never say "1"; the shipped one must
+    require_with_shipped_models(result.returncode != 1, "--verify finds two 1s at confidence 0")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1_0.png", "1_1.png"]
+    expected = Generator(generator_path, threads=1, classifier=classifier_path).generate(
+        1, count=2, seed=0, verify=True, min_confidence=0)
+    for index, picture in enumerate(expected):
+        with Image.open(tmp_path / f"1_{index}.png") as written:
+            np.testing.assert_array_equal(np.asarray(written), picture)
+
+
+def test_verify_that_runs_out_of_draws_exits_1_and_writes_nothing(tmp_path: Path, generator: Generator,
+                                                                  generator_path: Path, classifier_path: Path):
+    digit, passing = digit_short_of_certainty(generator, Classifier(classifier_path, threads=1), count=2, seed=0)
+    result = cli(str(digit), "-n", "2", "--verify", "--min-confidence", "1", "-s", "0", "--model", str(generator_path),
+                 "--classifier", str(classifier_path), cwd=tmp_path)
+    assert_one_line_error(result, f"only {passing} of 2 samples", "lower the minimum confidence", code=1)
+    assert result.stdout == "" and list(tmp_path.iterdir()) == []
 
 
 def test_stdout_png_and_npy(tmp_path: Path, generator_path: Path, generator: Generator):

@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 import pytest
 
-from mnistgen import Generator
+from mnistgen import MAX_COUNT, MAX_NUMBER_LENGTH, Generator
 from tests.tiny_models import tiny_generator
 from tests.web_bench import serve_repo
 
@@ -254,19 +254,21 @@ BAD_CALLS = [
     (("generate", 10), {}, "digit must be an integer 0-9, got 10"),
     (("generate", "7"), {}, 'digit must be an integer 0-9, got "7"'),
     (("generate", 3.5), {}, "digit must be an integer 0-9, got 3.5"),
-    (("generate", 7), {"count": 0}, "count must be an integer 1-100000, got 0"),
-    (("generate", 7), {"count": 100_001}, "count must be an integer 1-100000"),
+    (("generate", 7), {"count": 0}, f"count must be an integer 1-{MAX_COUNT}, got 0"),
+    (("generate", 7), {"count": MAX_COUNT + 1}, f"count must be an integer 1-{MAX_COUNT}, got {MAX_COUNT + 1}"),
     (("generate", 7), {"seed": -1}, "seed must be a non-negative integer"),
     (("generate", 7), {"seed": 1.5}, "seed must be a non-negative integer"),
     (("generate", 7), {"cout": 3}, "unknown option cout; accepted: count, seed, latents"),
-    (("generate", 7), {"latents": "WRONG WIDTH"}, "latents must be a Float32Array of count x 64"),
+    (("generate", 7), {"latents": "WRONG WIDTH"}, "latents must be a Float32Array of count x "),
     (("generate", 7), {"latents": "TWO ROWS", "seed": 1}, "latents cannot be combined with seed"),
     (("generate", 7), {"latents": "TWO ROWS", "count": 3}, "count (3) must match the number of latents (2)"),
     (("generate", 7), {"latents": "NAN"}, "latents must be finite numbers"),
-    (("number", "20a6"), {}, "number must be 1-32 digits 0-9 (e.g. '2026'), got \"20a6\""),
-    (("number", "1" * 33), {}, "number must be 1-32 digits 0-9"),
-    (("number", 2026), {}, "number must be 1-32 digits 0-9 (e.g. '2026'), got 2026"),
-    (("number", "2026"), {"count": 25_001}, "count must be an integer 1-25000, got 25001"),
+    (("number", "20a6"), {}, f"number must be 1-{MAX_NUMBER_LENGTH} digits 0-9 (e.g. '2026'), got \"20a6\""),
+    (("number", "1" * (MAX_NUMBER_LENGTH + 1)), {}, f"number must be 1-{MAX_NUMBER_LENGTH} digits 0-9"),
+    (("number", "1" * MAX_NUMBER_LENGTH), {"count": MAX_COUNT // MAX_NUMBER_LENGTH + 1},
+     f"count must be an integer 1-{MAX_COUNT // MAX_NUMBER_LENGTH}"),
+    (("number", 2026), {}, "digits 0-9 (e.g. '2026'), got 2026"),
+    (("number", "2026"), {"count": MAX_COUNT // 4 + 1}, f"count must be an integer 1-{MAX_COUNT // 4}, got {MAX_COUNT // 4 + 1}"),
     (("number", "26"), {"shifts": [0, 0]}, "shifts go with latents"),
     (("number", "26"), {"latents": "ONE ROW", "shifts": [3, 0]}, "shifts must be 1 x 2 integers from -2 to 2"),
 ]
@@ -330,7 +332,7 @@ def page_images(visit_result: dict, shape: tuple[int, int]) -> np.ndarray:
 def test_page_draws_what_node_draws(node, chromium, page_url, tmp_path, generator_path):
     shared, submitted = "?digits=2026&count=3&seed=1", {"digits": "7", "count": "2", "seed": "5"}
     loaded, typed, empty = visit(node, chromium, [
-        {"url": page_url + shared}, {"url": page_url, "submit": submitted}, {"url": page_url}])
+        {"url": page_url + shared}, {"url": page_url + "?digits=20a6", "submit": submitted}, {"url": page_url}])
     # the page runs onnxruntime-web's wasm; Node with runtime "wasm" runs the same build
     job = NodeJob(tmp_path, str(generator_path), {"runtime": "wasm"})
     number = job.call("number", "2026", count=3, seed=1)
@@ -340,18 +342,18 @@ def test_page_draws_what_node_draws(node, chromium, page_url, tmp_path, generato
         assert result["status"] == "ready" and result["errors"] == [], result
     assert [image["name"] for image in loaded["images"]] == ["2026_0.png", "2026_1.png", "2026_2.png"]
     np.testing.assert_array_equal(page_images(loaded, (28, 112)), node_result.pixels(number))
-    assert typed["search"] == "?digits=7&count=2&seed=5"  # the address can be shared
+    assert typed["search"] == "?digits=7&count=2&seed=5"  # a bad link was corrected, and the address can be shared
     assert [image["name"] for image in typed["images"]] == ["7_0.png", "7_1.png"]
     np.testing.assert_array_equal(page_images(typed, (28, 28)), node_result.pixels(digit))
     assert empty["images"] == []
 
 
 BAD_PAGES = {
-    "?digits=20a6": "number must be 1-32 digits 0-9",
-    "?digits=" + "1" * 33: "number must be 1-32 digits 0-9",
-    "?digits=2026&count=0": "count must be an integer 1-25000, got 0",
-    "?digits=7&count=abc": 'count must be an integer 1-100000, got "abc"',
-    "?digits=7&count=2.5": 'count must be an integer 1-100000, got "2.5"',
+    "?digits=20a6": 'digits 0-9 (e.g. \'2026\'), got "20a6"',
+    "?digits=" + "1" * (MAX_NUMBER_LENGTH + 1): f"number must be 1-{MAX_NUMBER_LENGTH} digits 0-9",
+    "?digits=2026&count=0": f"count must be an integer 1-{MAX_COUNT // 4}, got 0",
+    "?digits=7&count=abc": f'count must be an integer 1-{MAX_COUNT}, got "abc"',
+    "?digits=7&count=2.5": f'count must be an integer 1-{MAX_COUNT}, got "2.5"',
     "?digits=7&seed=-1": 'seed must be a non-negative integer (or omitted for fresh randomness), got "-1"',
     "?count=3": "digits is required",
     "?digits=7&count=1001": "this page draws at most 1000 images",

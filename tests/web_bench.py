@@ -77,11 +77,12 @@ def main() -> None:
     web = json.loads(result.stdout)
     python = python_throughput(model, args.repetitions, args.batches)
     print(f"load average {os.getloadavg()[0]:.2f}; {args.repetitions} repetitions, medians\n")
-    print("| | figure |\n|---|---:|")
-    print(f"| page opened to first digit drawn (cold, fresh profile) | {statistics.median(web['coldMilliseconds']) / 1000:.2f} s |")
+    print("| | median (range) |\n|---|---:|")
+    cold = [milliseconds / 1000 for milliseconds in web["coldMilliseconds"]]
+    print(f"| page opened to first digit drawn (cold, fresh profile) | {statistics.median(cold):.2f} s ({min(cold):.2f}-{max(cold):.2f}) |")
     for name, rates in [("Chromium, onnxruntime-web wasm", web["browser"]), ("Node, onnxruntime-node", web["nodeNative"]),
                         ("Node, onnxruntime-web wasm", web["nodeWasm"]), ("Python, onnxruntime", python)]:
-        print(f"| images/s, batch 64, 1 thread: {name} | {statistics.median(rates):,.0f} |")
+        print(f"| images/s, batch 64, 1 thread: {name} | {statistics.median(rates):,.0f} ({min(rates):,.0f}-{max(rates):,.0f}) |")
     print("\n| fetched by the page (cold) | bytes | gzip -9 |\n|---|---:|---:|")
     for path, size in sorted(web["fetchedBytes"].items(), key=lambda item: -item[1]):
         local = REPO / path.lstrip("/")

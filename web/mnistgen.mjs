@@ -8,8 +8,9 @@
  *   await g.number('2026', { count: 3, seed: 1 });           // one hand per sample
  *
  * No bundler: the runtime is imported lazily by bare name, which the page maps with an import
- * map and Node resolves from web/node_modules. The input rules and limits are the CLI's
- * (runtime/limits.py, runtime/validation.py), so a request the CLI refuses is refused here too.
+ * map and Node resolves from web/node_modules. The input rules, limits and messages are the
+ * Python runtime's (tests/test_web.py holds them to mnistgen.MAX_COUNT and MAX_NUMBER_LENGTH),
+ * so a request the CLI refuses is refused here too.
  */
 
 export const MAX_COUNT = 100_000;
@@ -405,16 +406,13 @@ async function readBytes(model) {
 
 /**
  * 'wasm': onnxruntime-web (its wasm-only build in a browser, its Node entry in Node);
- * 'node': onnxruntime-node (native, Node only). An ort module object may be passed instead.
+ * 'node': onnxruntime-node (native, Node only).
  */
 async function importRuntime(runtime) {
-  if (typeof runtime === 'object' && runtime !== null && typeof runtime.InferenceSession === 'function') {
-    return runtime;
-  }
   const name = { wasm: IN_NODE ? 'onnxruntime-web' : 'onnxruntime-web/wasm', node: 'onnxruntime-node' }[runtime];
   if (name === undefined || (runtime === 'node' && !IN_NODE)) {
     const accepted = IN_NODE ? '"node" or "wasm"' : '"wasm"';
-    throw new InputError(`runtime must be ${accepted} or an onnxruntime module, got ${show(runtime)}`);
+    throw new InputError(`runtime must be ${accepted}, got ${show(runtime)}`);
   }
   try {
     return await import(name);
@@ -433,7 +431,7 @@ function checkThreads(threads) {
 function sessionOptions(ort, runtime, threads) {
   ort.env.logLevel = 'error'; // the overridable-initializer warnings are expected (the morph inputs)
   const options = { logSeverityLevel: 3, graphOptimizationLevel: 'all' };
-  if (ort.env.wasm !== undefined && runtime !== 'node') {
+  if (runtime === 'wasm') {
     // applies when the wasm module starts, i.e. the first session; > 1 needs cross-origin isolation
     ort.env.wasm.numThreads = threads ?? 1;
     options.executionProviders = ['wasm'];
@@ -446,7 +444,7 @@ function sessionOptions(ort, runtime, threads) {
 
 /**
  * Open a generator. `model`: a URL, a path (Node) or the .onnx bytes. Options: `runtime`
- * ('wasm' | 'node', default 'node' in Node and 'wasm' in a browser, or an ort module) and
+ * ('wasm' | 'node', default 'node' in Node and 'wasm' in a browser) and
  * `threads` (wasm default 1; native default onnxruntime's choice).
  */
 export async function load(model, options = {}) {
@@ -468,8 +466,12 @@ export async function load(model, options = {}) {
     const reason = String(error.message ?? error).trim().split('\n')[0].slice(0, 200);
     throw new ModelError(`cannot load model ${where}: onnxruntime refused it (${reason})`);
   }
-  const spec = readSpec(session, where, latentDim);
-  return new Generator(ort, session, { ...spec, labels, where, proto });
+  try {
+    return new Generator(ort, session, { ...readSpec(session, where, latentDim), labels, where, proto });
+  } catch (error) {
+    await session.release();
+    throw error;
+  }
 }
 
 function byName(values) {

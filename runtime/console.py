@@ -33,7 +33,7 @@ def fail(prog: str, message: str, code: int = 2) -> typer.Exit:
 
 def version() -> str:
     """The installed package's version (what pip and the wheel say), not a copy kept in the code."""
-    from importlib import metadata  # deferred: ~50 ms of imports that only --version needs
+    from importlib import metadata  # deferred: its imports slow every cold start, and only --version needs them
 
     try:
         return metadata.version("mnistgen")

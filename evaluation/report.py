@@ -29,8 +29,8 @@ class Criterion:
     name: str  # key in the JSON
     rule: str  # for people
     comparison: str  # ">=" or "<="
-    value: Optional[float] = None  # None: not measured (no real row, or no CAS)
-    threshold: Optional[float] = None
+    value: Optional[float] = None  # None: the model's figure was not measured (CAS without --cas)
+    threshold: Optional[float] = None  # None: what it is relative to was not measured (no real row, its CAS)
 
     @property
     def measured(self) -> bool:

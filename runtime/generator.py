@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
@@ -124,41 +124,71 @@ class Generator:
         if latents is not None:
             return self._generate_from(digit, count, seed, latents, verify, progress)
         count = check_count(1 if count is None else count)
-        if verify:
-            confidence = check_min_confidence(min_confidence)
-            return self._verified(digit, count, seed, confidence, progress)
-        z = _draw(np.random.default_rng(seed), count, self.latent_dim)
-        return self.render(z, digit, progress=progress)
+        batches = self._batches(digit, count, np.random.default_rng(seed), self._verifier(verify, min_confidence))
+        out = np.empty((count, *self.image_shape), dtype=np.uint8)  # preallocated: memory stays bounded by the batch
+        done = 0
+        for batch in batches:
+            out[done : done + len(batch)] = batch
+            done += len(batch)
+            if progress is not None:
+                progress(done, count)
+        return out
 
-    def _verified(self, digit: int, count: int, seed: int | None, min_confidence: float,
-                  progress: Progress | None) -> np.ndarray:
-        """The first `count` passing samples of the seed's latent stream, at most
-        VERIFY_DRAW_FACTOR x count candidates.
+    def batches(
+        self,
+        digit: int,
+        count: int | None = None,
+        seed: int | None = None,
+        *,
+        verify: bool = False,
+        min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+    ) -> Iterator[np.ndarray]:
+        """generate()'s samples, a batch of at most BATCH_SIZE at a time, for more images than
+        should sit in memory at once: concatenated, the batches are exactly
+        generate(digit, count, seed, verify=verify, min_confidence=min_confidence).
 
-        Latents come from one default_rng(seed) stream in order, so the result is the plain
-        generate(seed) sequence with failures removed: deterministic and prefix-stable.
+        Arguments are checked here, before the first batch is asked for. With ``verify`` a batch
+        may be empty (no candidate passed); VerificationError comes from the batch that ends the
+        draw budget.
         """
-        classifier = self.classifier()
-        rng = np.random.default_rng(seed)
-        kept = np.empty((count, *self.image_shape), dtype=np.uint8)
+        digit, count = check_digit(digit), check_count(1 if count is None else count)
+        rng = np.random.default_rng(check_seed(seed))
+        return self._batches(digit, count, rng, self._verifier(verify, min_confidence))
+
+    def _verifier(self, verify: bool, min_confidence: float) -> tuple[Classifier, float] | None:
+        if not verify:
+            return None
+        confidence = check_min_confidence(min_confidence)  # before opening the classifier: a bad value fails fast
+        return self.classifier(), confidence
+
+    def _batches(self, digit: int, count: int, rng: np.random.Generator,
+                 verifier: tuple[Classifier, float] | None) -> Iterator[np.ndarray]:
+        """The first ``count`` samples (that pass ``verifier``) of the rng's latent stream, in order.
+
+        Latents are drawn a batch at a time from one stream; numpy's batched draws continue each
+        other exactly, so this is one (count, latent_dim) draw cut into pieces. Verified samples
+        are the same sequence with failures removed: deterministic and prefix-stable, with at
+        most VERIFY_DRAW_FACTOR x count candidates drawn.
+        """
+        budget = count if verifier is None else VERIFY_DRAW_FACTOR * count
         found = drawn = 0
-        budget = VERIFY_DRAW_FACTOR * count
         while found < count:
             if drawn >= budget:
+                assert verifier is not None  # unverified, every draw is kept
                 raise VerificationError(
-                    f"only {found} of {count} samples of digit {digit} reached confidence {min_confidence} "
+                    f"only {found} of {count} samples of digit {digit} reached confidence {verifier[1]} "
                     f"in {drawn} draws (limit {VERIFY_DRAW_FACTOR}x count); lower the minimum confidence"
                 )
             size = min(BATCH_SIZE, budget - drawn)
             images = self.render(_draw(rng, size, self.latent_dim), digit)
-            labels, confidences = classifier.predict(images)
-            passing = images[(labels == digit) & (confidences >= min_confidence)][: count - found]
-            kept[found : found + len(passing)] = passing
-            found += len(passing)
             drawn += size
-            if progress is not None:
-                progress(found, count)
-        return kept
+            if verifier is not None:
+                classifier, min_confidence = verifier
+                labels, confidences = classifier.predict(images)
+                images = images[(labels == digit) & (confidences >= min_confidence)]
+            images = images[: count - found]
+            found += len(images)
+            yield images
 
     def _generate_from(self, digit: int, count: int | None, seed: int | None, latents: Any, verify: bool,
                        progress: Progress | None) -> np.ndarray:

@@ -115,6 +115,24 @@ def test_batch_progress_reports_reach_the_total(generator: Generator):
     assert calls[-1] == (BATCH_SIZE + 1, BATCH_SIZE + 1)
 
 
+def test_batches_concatenate_to_generate_and_hold_one_batch_each(generator: Generator):
+    batches = list(generator.batches(6, count=2 * BATCH_SIZE + 5, seed=3))
+    assert [len(b) for b in batches] == [BATCH_SIZE, BATCH_SIZE, 5]
+    np.testing.assert_array_equal(np.concatenate(batches), generator.generate(6, count=2 * BATCH_SIZE + 5, seed=3))
+
+
+def test_verified_batches_concatenate_to_verified_generate(generator: Generator):
+    kept = np.concatenate(list(generator.batches(4, count=5, seed=2, verify=True, min_confidence=0.5)))
+    np.testing.assert_array_equal(kept, generator.generate(4, count=5, seed=2, verify=True, min_confidence=0.5))
+
+
+def test_batches_check_arguments_before_the_first_batch(generator: Generator):
+    with pytest.raises(InputError, match="count must be an integer"):
+        generator.batches(6, count=0)
+    with pytest.raises(InputError, match="min_confidence must be a number"):
+        generator.batches(6, count=1, verify=True, min_confidence=2)
+
+
 def test_images_are_grayscale_pil(generator: Generator):
     pictures = generator.images(8, count=2, seed=3)
     assert [(p.mode, p.size) for p in pictures] == [("L", (28, 28))] * 2

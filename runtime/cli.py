@@ -7,7 +7,6 @@ Exit status: 0 done; 2 bad input (options, DIGIT, --out, model file), one line o
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from mnistgen.limits import (
     check_min_confidence,
     check_number,
     check_number_count,
+    check_output_dir,
     check_seed,
     check_steps,
     check_threads,
@@ -250,14 +250,7 @@ def _check_output(request: Request) -> None:
         if request.file_count != 1:
             raise InputError("--out - writes one image: add --grid, use --count 1, or --format npy/gif")
         return
-    out = Path(request.out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {request.out} is a file; --out takes a directory (created if missing) or '-' for stdout")
-    existing = next((p for p in (out, *out.parents) if p.exists()), out)  # the directory that mkdir would write into
-    if not existing.is_dir():
-        raise InputError(f"--out {request.out} is inside a file ({existing}); --out takes a directory or '-' for stdout")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise InputError(f"--out {request.out} is not writable ({existing}); choose a writable directory or '-'")
+    check_output_dir(request.out, f"--out {request.out}", "--out takes a writable directory (created if missing) or '-' for stdout")
 
 
 # --- the outputs: named artifacts (file name + an encoder), to a directory or stdout ---------

@@ -7,7 +7,9 @@ VerificationError).
 """
 from __future__ import annotations
 
+import os
 from numbers import Integral, Real
+from pathlib import Path
 
 
 class InputError(ValueError):
@@ -24,6 +26,10 @@ class VerificationError(RuntimeError):
 
 MAX_COUNT = 100_000
 """Most images one call returns (for numbers: count x number of digits), ~80 MB of uint8."""
+
+MAX_PER_DIGIT = MAX_COUNT
+"""Most images of each digit in one dataset (mnistgen-dataset): 1,000,000 in all, written in
+batches. Each digit's images are one seeded stream, which generate() bounds at MAX_COUNT."""
 
 MAX_NUMBER_LENGTH = 32
 """Most digits in one number image (28 px each)."""
@@ -53,9 +59,9 @@ def check_digit(digit: object) -> int:
     return int(digit)
 
 
-def check_count(count: object, limit: int = MAX_COUNT) -> int:
+def check_count(count: object, limit: int = MAX_COUNT, name: str = "count") -> int:
     if not _is_int(count) or not 1 <= int(count) <= limit:
-        raise InputError(f"count must be an integer 1-{limit}, got {count!r}")
+        raise InputError(f"{name} must be an integer 1-{limit}, got {count!r}")
     return int(count)
 
 
@@ -96,3 +102,19 @@ def check_number(text: object) -> str:
 def check_number_count(count: object, length: int) -> int:
     # the whole (count, 28, 28*length) array is returned at once, so the limit is on images
     return check_count(count, limit=max(1, MAX_COUNT // length))
+
+
+def check_output_dir(out: str | os.PathLike, what: str, accepted: str) -> Path:
+    """A directory that exists and is writable, or can be created: checked before any work starts.
+
+    ``what`` names the argument in the message (e.g. "--out x"), ``accepted`` says what it takes.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{what} is a file; {accepted}")
+    existing = next((p for p in (out, *out.parents) if p.exists()), out)  # the directory that mkdir would write into
+    if not existing.is_dir():
+        raise InputError(f"{what} is inside a file ({existing}); {accepted}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{what} is not writable ({existing}); {accepted}")
+    return out

@@ -17,6 +17,7 @@ import typer
 from mnistgen import MAX_COUNT, Classifier, Generator, InputError, ModelError, console
 from mnistgen.evaluation import model_card, report, samples, scoring
 from mnistgen.evaluation.samples import SampleError, Samples
+from mnistgen.files import file_identity
 from mnistgen.limits import DEFAULT_MIN_CONFIDENCE
 from mnistgen.training.data import DataError, Split, load_split
 
@@ -80,8 +81,8 @@ def evaluate(request: Request, echo=typer.echo) -> tuple[dict, Optional[dict[str
         "seed": request.seed,
         "per_digit": None if request.npz else request.per_digit,
         # name and sha256, not a path: a path names nothing on the machine that reads the figures
-        "source": report.file_identity(source),
-        "classifier": report.file_identity(classifier.path),
+        "source": file_identity(source),
+        "classifier": file_identity(classifier.path),
         # the truncation the figures were measured at; mnistgen-export refuses to embed them in another
         "latent_scale": None if generator_info is None else generator_info.get("latent_scale"),
         "verify_min_confidence": DEFAULT_MIN_CONFIDENCE,

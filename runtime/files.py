@@ -10,6 +10,7 @@ writes up to 100k of them), so after a power cut a replaced file may be empty or
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,3 +125,11 @@ def atomic_files(directory: str | os.PathLike) -> Iterator[FileSet]:
         files.commit()
     finally:
         files.discard()
+
+
+def file_identity(path: str | os.PathLike) -> dict[str, str]:
+    """What identifies a file on any machine: its name and the sha256 of its bytes (not its path,
+    which names nothing on the machine that reads a report or manifest)."""
+    path = Path(path)
+    with path.open("rb") as stream:
+        return {"file": path.name, "sha256": hashlib.file_digest(stream, "sha256").hexdigest()}

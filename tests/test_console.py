@@ -14,6 +14,7 @@ COMMANDS = {
     "mnistgen-train-classifier": ["mnistgen.training.classifier", "--bogus"],
     "mnistgen-export": ["mnistgen.export.cli"],
     "mnistgen-eval": ["mnistgen.evaluation.cli", "--per-digit", "1"],
+    "mnistgen-dataset": ["mnistgen.dataset_cli", "out", "--per-digit", "many"],
 }
 
 
@@ -38,6 +39,8 @@ def _own_error(prog: str, tmp_path) -> list[str]:
                                       "--out", str(tmp_path / "c.pt")],
         "mnistgen-export": ["mnistgen.export.cli", str(tmp_path / "missing.pt")],
         "mnistgen-eval": ["mnistgen.evaluation.cli", "--npz", str(tmp_path / "missing.npz")],
+        "mnistgen-dataset": ["mnistgen.dataset_cli", str(tmp_path / "out"), "--per-digit", "1",
+                             "--model", str(tmp_path / "missing.onnx")],
     }[prog]
 
 

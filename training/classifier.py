@@ -158,7 +158,11 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, help="Tr
 
 @app.command()
 def train(
-    data_dir: Optional[Path] = typer.Option(None, help="MNIST directory (default: $MNISTGEN_DATA or the cache)."),
+    data_dir: Optional[Path] = typer.Option(
+        None, help="MNIST directory, or one written by mnistgen-dataset (default: $MNISTGEN_DATA or the cache)."),
+    test_data_dir: Optional[Path] = typer.Option(
+        None, help="Where the test split (t10k files) is, if not in --data-dir: e.g. real MNIST beside a generated "
+                   "training set."),
     out: Path = typer.Option(DEFAULT_OUT, help="Checkpoint to write (atomically)."),
     epochs: int = typer.Option(ClassifierRecipe.epochs, min=1),
     batch_size: int = typer.Option(ClassifierRecipe.batch_size, min=1),
@@ -167,11 +171,12 @@ def train(
     threads: Optional[int] = typer.Option(None, min=1, help="torch CPU threads (default: torch's choice)."),
     limit: Optional[int] = typer.Option(None, min=1, help="Train on the first N training images only (smoke runs)."),
 ) -> None:
-    """Train on MNIST train, report accuracy on the full 10k test set, save a checkpoint."""
+    """Train on the train split, report accuracy on the full test split, save a checkpoint."""
     if threads:
         torch.set_num_threads(threads)
     try:
-        train_split, test_split = load_split("train", data_dir, limit=limit), load_split("test", data_dir)
+        train_split = load_split("train", data_dir, limit=limit)
+        test_split = load_split("test", test_data_dir or data_dir)
     except DataError as error:
         raise console.fail(PROG, str(error)) from None
     config = replace(ClassifierRecipe(), epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)

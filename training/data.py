@@ -3,6 +3,9 @@
 numpy only (no torch), so the evaluation can read the real test set without PyTorch.
 Where the files come from: ``--data-dir``, else ``$MNISTGEN_DATA``, else a per-user cache
 directory, which is filled from the public mirrors when it is empty.
+
+A generated dataset (``mnistgen-dataset``) reads the same way: its files are verified against
+the checksums and counts in its manifest.json instead of MNIST's published ones.
 """
 from __future__ import annotations
 
@@ -16,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mnistgen.dataset import IMAGES_MAGIC, LABELS_MAGIC, listed_file, read_manifest
 from mnistgen.files import write_atomic
 from mnistgen.images import uint8_to_unit
+from mnistgen.limits import InputError
 
 NUM_CLASSES = 10
 IMAGE_SIDE = 28
@@ -25,10 +30,10 @@ IMAGE_SIDE = 28
 # MD5 of the decompressed bytes: the gzip wrappers differ between mirrors, the raw data doesn't.
 FILES: dict[str, tuple[str, int, int]] = {
     # name: (md5 of raw bytes, IDX magic, item count)
-    "train-images-idx3-ubyte": ("6bbc9ace898e44ae57da46a324031adb", 2051, 60000),
-    "train-labels-idx1-ubyte": ("a25bea736e30d166cdddb491f175f624", 2049, 60000),
-    "t10k-images-idx3-ubyte": ("2646ac647ad5339dbf082846283269ea", 2051, 10000),
-    "t10k-labels-idx1-ubyte": ("27ae3e4e09519cfbb04c329615203637", 2049, 10000),
+    "train-images-idx3-ubyte": ("6bbc9ace898e44ae57da46a324031adb", IMAGES_MAGIC, 60000),
+    "train-labels-idx1-ubyte": ("a25bea736e30d166cdddb491f175f624", LABELS_MAGIC, 60000),
+    "t10k-images-idx3-ubyte": ("2646ac647ad5339dbf082846283269ea", IMAGES_MAGIC, 10000),
+    "t10k-labels-idx1-ubyte": ("27ae3e4e09519cfbb04c329615203637", LABELS_MAGIC, 10000),
 }
 SPLITS = {"train": "train", "test": "t10k"}
 MIRRORS = (
@@ -112,9 +117,25 @@ def _read_raw(path: Path) -> bytes:
         raise DataError(f"{path}: cannot be read as an IDX file ({error})") from None
 
 
-def _parse(path: Path, name: str, raw: bytes) -> np.ndarray:
-    md5, magic, count = FILES[name]
-    header = 16 if magic == 2051 else 8
+def _expected(directory: Path, name: str) -> tuple[str, int, int]:
+    """(MD5 of the raw bytes, IDX magic, item count) the file ``name`` must have: from the
+    directory's generated-dataset manifest when it lists the file, else MNIST's own."""
+    try:
+        manifest = read_manifest(directory)
+    except InputError as error:
+        raise DataError(str(error)) from None
+    record = None if manifest is None else listed_file(manifest, f"{name}.gz")  # written gzipped, maybe unpacked since
+    if record is None:
+        return FILES[name]
+    md5, count = record.get("md5_decompressed"), record.get("items")
+    if not isinstance(md5, str) or not isinstance(count, int):
+        raise DataError(f"{directory / 'manifest.json'}: the entry for {name}.gz lacks md5_decompressed or items")
+    return md5, FILES[name][1], count
+
+
+def _parse(path: Path, expected: tuple[str, int, int], raw: bytes) -> np.ndarray:
+    md5, magic, count = expected
+    header = 16 if magic == IMAGES_MAGIC else 8
     if len(raw) < header:
         raise DataError(f"{path}: truncated ({len(raw)} bytes, shorter than the IDX header)")
     got_magic, got_count = struct.unpack(">II", raw[:8])
@@ -123,7 +144,7 @@ def _parse(path: Path, name: str, raw: bytes) -> np.ndarray:
     if got_count != count:
         raise DataError(f"{path}: holds {got_count} items (expected {count})")
     shape: tuple[int, ...] = (count,)
-    if magic == 2051:
+    if magic == IMAGES_MAGIC:
         rows, cols = struct.unpack(">II", raw[8:16])
         if (rows, cols) != (IMAGE_SIDE, IMAGE_SIDE):
             raise DataError(f"{path}: images are {rows}x{cols} (expected 28x28)")
@@ -151,7 +172,7 @@ def load_split(split: str, data_dir: str | os.PathLike | None = None, limit: int
     for name in names:
         path = _find(directory, name)
         assert path is not None
-        arrays.append(_parse(path, name, _read_raw(path)))
+        arrays.append(_parse(path, _expected(directory, name), _read_raw(path)))
     images, labels = arrays if arrays[0].ndim == 3 else arrays[::-1]
     if limit is not None:
         images, labels = images[:limit], labels[:limit]

@@ -10,6 +10,7 @@ import numpy as np
 
 from mnistgen.evaluation.metrics import NUM_CLASSES
 from mnistgen import Generator
+from mnistgen.dataset import dataset_arrays
 from mnistgen.training.data import IMAGE_SIDE, Split
 
 MIN_PER_DIGIT = 10  # fewer and per-digit covariances and k-NN radii are noise
@@ -29,16 +30,11 @@ class Samples:
         return np.bincount(self.labels, minlength=NUM_CLASSES)
 
 
-def digit_seed(seed: int, digit: int) -> int:
-    """Independent, reproducible seed for each digit's latents."""
-    return int(np.random.SeedSequence(entropy=seed, spawn_key=(digit,)).generate_state(1)[0])
-
-
 def generate(generator: Generator, per_digit: int, seed: int) -> Samples:
-    """``per_digit`` images of each digit, digit by digit."""
-    images = [np.asarray(generator.generate(d, per_digit, seed=digit_seed(seed, d))) for d in range(NUM_CLASSES)]
-    labels = np.repeat(np.arange(NUM_CLASSES, dtype=np.int64), per_digit)
-    return check(Samples(images=np.concatenate(images), labels=labels), "generator output")
+    """``per_digit`` images of each digit: the dataset `mnistgen-dataset --per-digit N --seed S`
+    writes, so what is scored (CAS included) is what users get as data."""
+    images, labels = dataset_arrays(per_digit, seed, generator=generator)
+    return check(Samples(images=images, labels=labels.astype(np.int64)), "generator output")
 
 
 def load_npz(path: str | os.PathLike) -> Samples:

@@ -383,3 +383,12 @@ def test_progress_bar_on_a_terminal_and_quiet(generator_path: Path, tmp_path: Pa
         else:
             assert printed.splitlines()[-1] == str(tmp_path / name / "manifest.json")
             assert terminal.getvalue().startswith("\rwriting dataset [") and terminal.getvalue().endswith("1000/1000\n")
+
+
+def test_mnistgen_eval_scores_this_dataset(written: Path, generator: Generator):
+    """Its figures, CAS included, are measured on what `mnistgen-dataset --per-digit N --seed S` writes."""
+    from mnistgen.evaluation import samples
+
+    scored = samples.generate(generator, PER_DIGIT, seed=5)
+    np.testing.assert_array_equal(scored.images, read_idx(written / IDX_NAMES[0]))
+    np.testing.assert_array_equal(scored.labels, read_idx(written / IDX_NAMES[1]))

@@ -18,7 +18,7 @@ from tests.conftest import model_path
 
 REPO = Path(__file__).resolve().parents[1]
 OPTIONS = {"--generator": "generator", "--classifier": "classifier", "--checkpoint": "checkpoint"}
-SECTIONS = {"meta", "cold_start", "throughput", "footprint", "memory", "training", "quantization"}
+SECTIONS = {"meta", "cold_start", "throughput", "footprint", "memory", "dataset", "training", "quantization"}
 
 
 def _model_args() -> list[str]:
@@ -63,6 +63,15 @@ def test_footprint_and_memory_measured(report: dict):
     assert footprint["runtime"]["roots"] == ["onnxruntime", "numpy", "pillow", "typer"]
     assert [row["count"] for row in report["memory"]["rows"]] == report["meta"]["sizes"]["memory_counts"]
     assert all(row["error"] is None for row in report["memory"]["rows"])
+
+
+def test_dataset_timed_beside_generate_and_its_cli_measured(report: dict):
+    data, sizes = report["dataset"], report["meta"]["sizes"]
+    assert data["error"] is None, data["error"]
+    assert len(data["write_runs"]) == len(data["generate_runs"]) == report["meta"]["repeats"]
+    assert data["ratio_write_over_generate"] is not None
+    assert [row["count"] for row in data["cli"]] == [10 * sizes["dataset_per_digit"], 10 * sizes["dataset_rss_per_digit"]]
+    assert all(row["error"] is None and row["peak_rss_mib"] is not None for row in data["cli"])
 
 
 def test_training_not_measured_without_a_run(report: dict):

@@ -7,7 +7,7 @@ import sys
 from importlib import metadata
 from typing import Any, Callable, Optional, Sequence
 
-from tests.bench import cold_start, footprint, memory, quantization, throughput, training
+from tests.bench import cold_start, dataset, footprint, memory, quantization, throughput, training
 from tests.bench.options import Options, parse
 from tests.bench.report import table, write_json
 
@@ -16,6 +16,7 @@ RUNNERS: dict[str, Callable[[Options], dict]] = {
     "throughput": throughput.run,
     "footprint": footprint.run,
     "memory": memory.run,
+    "dataset": dataset.run,
     "training": training.run,
     "quantization": quantization.run,
 }

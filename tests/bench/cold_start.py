@@ -49,10 +49,10 @@ class Side:
                 "error": self.error}
 
 
-def mnistgen_command() -> list[str]:
-    """The installed console script (what users run), else `python -m mnistgen`."""
-    script = Path(sys.executable).with_name("mnistgen")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "mnistgen"]
+def mnistgen_command(script: str = "mnistgen", module: str = "mnistgen") -> list[str]:
+    """The installed console script (what users run), else `python -m <module>`."""
+    path = Path(sys.executable).with_name(script)
+    return [str(path)] if path.is_file() else [sys.executable, "-m", module]
 
 
 def run(options: Options) -> dict:

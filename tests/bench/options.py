@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "models"
-SECTIONS = ("cold_start", "throughput", "footprint", "memory", "training", "quantization")
+SECTIONS = ("cold_start", "throughput", "footprint", "memory", "dataset", "training", "quantization")
 
 
 @dataclass(frozen=True)
@@ -26,14 +26,18 @@ class Sizes:
     quant_timed_batches: int  # batches of 64 per timed run of each quantization variant
     quant_diff_count: int  # samples compared pixel by pixel with fp32
     quant_per_digit: int  # samples per digit judged by the classifier
+    dataset_per_digit: int  # the dataset timed against Generator.generate (and its CLI's peak RSS)
+    dataset_rss_per_digit: int  # the large dataset whose CLI peak RSS is measured, once
 
 
 FULL = Sizes(repeats=5, cold_count=10, batches=(1, 64, 1024), threads=(1, 2), min_window_s=0.3,
              memory_counts=(1000, 100_000), build_wheel=True,
-             quant_calibration=256, quant_timed_batches=10, quant_diff_count=1000, quant_per_digit=100)
+             quant_calibration=256, quant_timed_batches=10, quant_diff_count=1000, quant_per_digit=100,
+             dataset_per_digit=6000, dataset_rss_per_digit=100_000)
 QUICK = Sizes(repeats=1, cold_count=10, batches=(1, 16), threads=(1, 2), min_window_s=0.01,
               memory_counts=(200, 2000), build_wheel=False,
-              quant_calibration=64, quant_timed_batches=2, quant_diff_count=128, quant_per_digit=10)
+              quant_calibration=64, quant_timed_batches=2, quant_diff_count=128, quant_per_digit=10,
+              dataset_per_digit=20, dataset_rss_per_digit=200)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,8 @@ def table(document: dict[str, Any]) -> str:
     lines = [f"mnistgen benchmarks ({'quick' if document['meta']['quick'] else 'full'}, "
              f"repeats {document['meta']['repeats']}, load {document['meta']['loadavg_1m']:.2f})"]
     for name, render in (("cold_start", _cold), ("throughput", _throughput), ("footprint", _footprint),
-                         ("memory", _memory), ("training", _training), ("quantization", _quantization)):
+                         ("memory", _memory), ("dataset", _dataset), ("training", _training),
+                         ("quantization", _quantization)):
         if name in document:
             lines += ["", *render(document[name])]
     return "\n".join(lines)
@@ -77,6 +78,20 @@ def _memory(m: dict) -> list[str]:
         lines.append(f"  {'':<22}{r['count']:>7}{fmt(r['peak_rss_mib'], 1):>14}{fmt(r['array_mib'], 1):>11}"
                      f"{fmt(r['overhead_mib'], 1):>17}{error}")
     lines.append(f"  overhead growth small -> large: {fmt(m['overhead_growth_mib'], 1)} MiB")
+    return lines
+
+
+def _dataset(d: dict) -> list[str]:
+    lines = [f"dataset, {d['count']} images            images/s",
+             f"  {'write_dataset (idx, gzip)':<27}{fmt(d['write_images_per_s'], 0):>9}",
+             f"  {'Generator.generate, same':<27}{fmt(d['generate_images_per_s'], 0):>9}",
+             f"  {'write / generate':<27}{fmt(d['ratio_write_over_generate'], 2):>9}"]
+    lines += [f"  error: {d['error']}"] if d["error"] else []
+    lines.append("  mnistgen-dataset, whole process   images   wall s  images/s  peak RSS MiB")
+    for r in d["cli"]:
+        error = f"   ({r['error']})" if r["error"] else ""
+        lines.append(f"  {'':<32}{r['count']:>8}{fmt(r['wall_s'], 1):>9}{fmt(r['images_per_s'], 0):>10}"
+                     f"{fmt(r['peak_rss_mib'], 1):>14}{error}")
     return lines
 
 

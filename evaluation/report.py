@@ -6,7 +6,6 @@ measured the same way" is the only comparison that survives a retrained classifi
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -117,13 +116,6 @@ def report_dict(info: dict[str, Any], model: Figures, real: Optional[Figures], b
 def _criterion_dict(c: Criterion) -> dict[str, Any]:
     return {"rule": c.rule, "value": c.value, "comparison": c.comparison, "threshold": c.threshold,
             "measured": c.measured, "passed": c.passed}
-
-
-def file_identity(path: str | os.PathLike) -> dict[str, str]:
-    """What identifies a scored file anywhere: its name and the sha256 of its bytes."""
-    path = Path(path)
-    with path.open("rb") as stream:
-        return {"file": path.name, "sha256": hashlib.file_digest(stream, "sha256").hexdigest()}
 
 
 def write_json(document: dict[str, Any], path: str | os.PathLike) -> Path:

@@ -41,7 +41,10 @@ def _training(info: dict[str, Any]) -> list[str]:
     nets = "; ".join(f"{k} {v}" for k, v in config.items() if isinstance(v, dict))
     partial = f" and {training['batch']} batches into the next" if training.get("batch") else ""
     steps = f", {training['generator_step']:,} generator steps" if training.get("generator_step") else ""
+    commands = training.get("commands") or []
+    made_by = [f"Trained by `{commands[0]}`" + "".join(f", then `{c}`" for c in commands[1:]) + "."] if commands else []
     return [
+        *made_by,
         f"Training: {training.get('epoch')} epochs{partial} over the 60,000 MNIST training images{steps}, "
         f"{seconds / 60:.1f} minutes of training wall time on the 2-core CPU machine.",
         f"Sampling: z ~ N(0, I) scaled by latent_scale {info.get('latent_scale', 1.0)} inside the graph (truncation).",

@@ -53,7 +53,7 @@ def specs_json(specs: list[TensorSpec]) -> str:
 
 
 def training_json(state: dict[str, Any]) -> str:
-    keys = ("config", "epoch", "batch", "generator_step", "seconds")
+    keys = ("config", "epoch", "batch", "generator_step", "seconds", "commands")
     return as_json({key: state[key] for key in keys if key in state})
 
 

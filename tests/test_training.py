@@ -88,19 +88,78 @@ def test_ctrl_c_saves_and_says_how_to_resume(tmp_path, mnist_dir):
     assert state["epoch"] == 0 and state["batch"] > 0  # saved mid-epoch, resumable from that batch
 
 
-def test_time_budget_stops_with_a_checkpoint_that_resumes_exactly(tmp_path, mnist_dir):
-    budgeted, straight = tmp_path / "budgeted", tmp_path / "straight"
-    result = _train(budgeted, mnist_dir, "--epochs", "1", "--time-budget", "0.0001")
-    assert "time budget reached" in result.stderr and "--resume" in result.stderr
-    state = torch.load(budgeted / "checkpoint.pt", weights_only=True)
-    assert state["epoch"] == 0  # stopped inside the first epoch
-    _train(budgeted, mnist_dir, "--epochs", "1", "--resume")
-    _train(straight, mnist_dir, "--epochs", "1")
-    a, _ = _weights(budgeted / "checkpoint.pt")
-    b, _ = _weights(straight / "checkpoint.pt")
+def _assert_same_weights(a_path, b_path, what):
+    a, _ = _weights(a_path)
+    b, _ = _weights(b_path)
     for net in a:
         for name in a[net]:
-            assert torch.equal(a[net][name], b[net][name]), f"{net}.{name} differs after a mid-epoch resume"
+            assert torch.equal(a[net][name], b[net][name]), f"{net}.{name} differs {what}"
+
+
+def test_steps_stop_exactly_and_a_mid_epoch_resume_equals_a_straight_run(tmp_path, mnist_dir):
+    # 512 images at batch 64 are 8 batches, 4 generator steps an epoch: step 5 is inside epoch 2
+    stopped, straight = tmp_path / "stopped", tmp_path / "straight"
+    result = _train(stopped, mnist_dir, "--steps", "5")
+    assert "done: 5 generator steps" in result.stdout
+    state = torch.load(stopped / "checkpoint.pt", weights_only=True)
+    assert (state["generator_step"], state["epoch"], state["batch"]) == (5, 1, 2)
+    assert state["commands"][0].startswith("mnistgen-train ") and "--steps 5" in state["commands"][0]
+    _train(stopped, mnist_dir, "--steps", "11", "--resume")
+    _train(straight, mnist_dir, "--steps", "11")
+    assert torch.load(straight / "checkpoint.pt", weights_only=True)["generator_step"] == 11
+    # generator, EMA, critic (and through them both Adams and the RNG) crossed the checkpoint
+    _assert_same_weights(stopped / "checkpoint.pt", straight / "checkpoint.pt", "after a mid-epoch resume")
+
+
+def test_a_snapshot_holds_what_a_run_to_that_step_ends_with(tmp_path, mnist_dir):
+    long, short = tmp_path / "long", tmp_path / "short"
+    _train(long, mnist_dir, "--steps", "6", "--snapshot-every", "3")
+    _train(short, mnist_dir, "--steps", "3")
+    assert sorted(p.name for p in (long / "snapshots").iterdir()) == ["step_000003.pt", "step_000006.pt"]
+    snapshot = torch.load(long / "snapshots" / "step_000003.pt", weights_only=True)
+    final = torch.load(short / "checkpoint.pt", weights_only=True)
+    assert snapshot["generator_step"] == 3 and "opt_generator" not in snapshot
+    for name, value in final["ema_generator"].items():  # BatchNorm statistics included
+        assert torch.equal(value, snapshot["ema_generator"][name]), name
+
+
+def test_time_budget_cap_says_it_cut_the_run_short(tmp_path, mnist_dir):
+    budgeted = tmp_path / "budgeted"
+    result = _train(budgeted, mnist_dir, "--steps", "1000", "--time-budget", "0.0001")
+    assert "--time-budget cap cut the run short" in result.stderr
+    assert "--steps 1000 --resume" in result.stderr
+    assert torch.load(budgeted / "checkpoint.pt", weights_only=True)["generator_step"] < 1000
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--steps", "0"], "--steps"), (["--steps", "-3"], "--steps"), (["--steps", "many"], "--steps"),
+    (["--device", "tpu"], "--device"), (["--set", "no_such_key=1"], "no_such_key"),
+    (["--set", "lr=fast"], "lr"), (["--set", "generator.width=3"], "generator.width"),
+    (["--set", "critic_steps"], "key=value"), (["--precision", "fp8"], "precision"),
+])
+def test_bad_training_options_are_one_line(tmp_path, mnist_dir, args, expected):
+    result = _train(tmp_path / "run", mnist_dir, *args, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and expected in result.stderr
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_a_device_is_one_line(tmp_path, mnist_dir):
+    result = _train(tmp_path / "run", mnist_dir, "--device", "cuda", check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and "--device cpu" in result.stderr
+
+
+def test_set_reaches_the_recipe_and_is_recorded(tmp_path, mnist_dir):
+    run = tmp_path / "run"
+    _train(run, mnist_dir, "--steps", "2", "--set", "critic_class_weight=0.3", "--set", "generator.channels=16",
+           "--set", "limit=256")
+    config = json.loads((run / "config.json").read_text())
+    assert config["critic_class_weight"] == 0.3 and config["generator"]["channels"] == 16
+    assert config["limit"] == 256
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert state["ema_generator"]["project.weight"].shape[0] == 2 * 16 * 7 * 7
 
 
 @pytest.mark.parametrize("command", ["train", "train_classifier", "export"])

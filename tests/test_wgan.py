@@ -167,3 +167,25 @@ def test_mode_seeking_loss_is_lower_for_varied_fakes():
     z, digit = torch.randn(8, 64), torch.arange(8) % 2
     alike = torch.rand(1, 1, 28, 28).repeat(8, 1, 1, 1) + 0.01 * torch.rand(8, 1, 28, 28)
     assert mode_seeking_loss(torch.rand(8, 1, 28, 28), z, digit) < mode_seeking_loss(alike, z, digit)
+
+
+def test_penalty_and_its_gradient_hold_under_bf16_autocast():
+    # the release recipe may train under autocast: the penalty's double backward must still be
+    # the fp32 one up to bf16 rounding, for both its value and the critic's weight gradients
+    torch.manual_seed(0)
+    critic = Critic()
+    real, fake = torch.rand(8, 1, 28, 28) * 2 - 1, torch.rand(8, 1, 28, 28) * 2 - 1
+    digit, alpha = torch.arange(8), torch.rand(8, 1, 1, 1)
+
+    def penalty_and_grad(autocast: bool):
+        critic.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            penalty = gradient_penalty(critic, real, fake, digit, alpha)
+        penalty.backward()
+        return penalty.detach().float(), critic.features[0].weight.grad.clone()
+
+    exact, exact_grad = penalty_and_grad(False)
+    mixed, mixed_grad = penalty_and_grad(True)
+    assert torch.isclose(mixed, exact, rtol=0.05)
+    cosine = F.cosine_similarity(exact_grad.flatten(), mixed_grad.flatten(), dim=0)
+    assert cosine > 0.99

@@ -5,7 +5,8 @@ A checkpoint is a plain dict of tensors, numbers, strings and lists so that it l
 
 - ``format_version`` (int), ``kind`` ("gan" or "classifier"), ``config`` (dict), ``epoch`` (int,
   epochs completed), ``seconds`` (float, cumulative training wall time);
-- gan: ``ema_generator`` (always), ``batch`` and ``generator_step`` (where training stopped), and
+- gan: ``ema_generator`` (always), ``batch`` and ``generator_step`` (where training stopped),
+  ``commands`` (the command lines that trained it: the first, then each resume), and
   in full training checkpoints also ``generator``, ``critic``, ``opt_generator``, ``opt_critic``,
   ``perm`` (the order of the epoch in progress), ``critic_step`` and ``rng``;
 - classifier: ``model``, ``test_accuracy``.
@@ -108,5 +109,5 @@ def build_classifier(state: dict[str, Any], path: str = "checkpoint") -> Classif
 
 def slim(state: dict[str, Any]) -> dict[str, Any]:
     """What ships for tests: the EMA generator and its config, no critic or optimizer state."""
-    keep = ("kind", "config", "epoch", "batch", "generator_step", "seconds", "ema_generator")
+    keep = ("kind", "config", "epoch", "batch", "generator_step", "seconds", "commands", "ema_generator")
     return {k: state[k] for k in keep if k in state}

@@ -1,7 +1,8 @@
 """The three networks: conditional generator, projection critic, reference classifier.
 
-Sized for a 2-core CPU: every layer is a native 28x28 (or 14x14, 7x7) convolution, and the
-costs were measured before choosing widths (see tests/bench for the figures).
+Sized for a 2-core CPU: every layer is a native 28x28 (or 14x14, 7x7) convolution. Wider
+networks cost more per step than they gave back in the time budget (the README's experiment
+table).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from mnistgen.training.data import IMAGE_SIDE, NUM_CLASSES
 class GeneratorConfig:
     latent_dim: int = 64
     embed_dim: int = 32
-    channels: int = 32  # width at 14x14; 2x at 7x7, 1/2 at 28x28 (64 costs 2x per step on CPU)
+    channels: int = 32  # width at 14x14; 2x at 7x7, 1/2 at 28x28
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Generator(nn.Module):
     the network is shared "handwriting" that the label steers; ``embed`` and ``synthesize`` are
     separate so that interpolating two label embeddings (morphs) needs no second network.
     Transposed convolutions measured fastest on CPU among the upsamplers tried (nearest+conv
-    costs ~2x); BatchNorm is allowed here (not in the critic) and steadies early training.
+    was slower); BatchNorm is allowed here (not in the critic) and steadies early training.
     """
 
     def __init__(self, config: GeneratorConfig = GeneratorConfig()):

@@ -95,12 +95,15 @@ def standing_statistics(generator: Generator, samples: int = 10_240, batch_size:
 
     The averaged weights never ran a training batch, so statistics copied from the training
     generator (the usual shortcut) belong to weights up to ~1/(1-decay) steps away. That
-    mismatch made quality swing from one checkpoint to the next (FID 5.8 to 17.2 on the same
-    run, 3,000 steps apart); measured statistics removed the swing (Brock et al. 2019 call them
-    standing statistics). Latents are drawn untruncated, as in training; fixed seed, own RNG.
+    mismatch made quality swing from one checkpoint to the next (the README's "standing
+    statistics" paragraph); measured statistics removed the swing (Brock et al. 2019 call them
+    standing statistics). Latents are drawn untruncated, as in training; fixed seed, own CPU RNG,
+    so the statistics are the same whatever the device.
     """
     rng = torch.Generator().manual_seed(seed)
+    device = next(generator.parameters()).device
     with measuring_statistics(generator):
         for _ in range(samples // batch_size):
             z = torch.randn(batch_size, generator.config.latent_dim, generator=rng)
-            generator(z, torch.randint(0, NUM_CLASSES, (batch_size,), generator=rng))
+            digit = torch.randint(0, NUM_CLASSES, (batch_size,), generator=rng)
+            generator(z.to(device), digit.to(device))

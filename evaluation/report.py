@@ -15,12 +15,14 @@ from typing import Any, Optional
 from mnistgen.files import write_atomic
 from mnistgen.evaluation.scoring import Figures
 
-LABEL_ACCURACY_MIN = 0.995
-FID_MAX_RATIO = 5.0
-FID_PER_DIGIT_MAX_RATIO = 5.0
-PRECISION_MIN_RATIO = 0.95
-RECALL_MIN_RATIO = 0.75
-CAS_MAX_DROP = 0.005  # 0.5 percentage points
+# The fidelity goal: samples the evaluation cannot tell from real digits. (The first bar, met by
+# all but CAS, allowed 5x real FID and 0.75x real recall.)
+LABEL_ACCURACY_MIN = 0.997
+FID_MAX_RATIO = 1.25
+FID_PER_DIGIT_MAX_RATIO = 1.5
+PRECISION_MIN_RATIO = 1.0
+RECALL_MIN_RATIO = 0.97
+CAS_MAX_DROP = 0.0015  # 0.15 percentage points
 
 
 @dataclass(frozen=True)
@@ -54,13 +56,17 @@ def check_bar(model: Figures, real: Optional[Figures]) -> list[Criterion]:
         (None,) * 5 if real is None else (real.fid, real.fid_per_digit_mean, real.precision, real.recall, real.cas)
     )
     return [
-        Criterion("label_accuracy", "label accuracy >= 99.5%", ">=", model.label_accuracy, LABEL_ACCURACY_MIN),
-        Criterion("fid", "FID <= 5x real", "<=", model.fid, _times(FID_MAX_RATIO, fid)),
-        Criterion("fid_per_digit_mean", "mean per-digit FID <= 5x real", "<=", model.fid_per_digit_mean,
-                  _times(FID_PER_DIGIT_MAX_RATIO, per_digit)),
-        Criterion("precision", "precision >= 0.95x real", ">=", model.precision, _times(PRECISION_MIN_RATIO, precision)),
-        Criterion("recall", "recall >= 0.75x real", ">=", model.recall, _times(RECALL_MIN_RATIO, recall)),
-        Criterion("cas", "CAS >= real - 0.5 points", ">=", model.cas, None if cas is None else cas - CAS_MAX_DROP),
+        Criterion("label_accuracy", f"label accuracy >= {LABEL_ACCURACY_MIN:.1%}", ">=", model.label_accuracy,
+                  LABEL_ACCURACY_MIN),
+        Criterion("fid", f"FID <= {FID_MAX_RATIO:g}x real", "<=", model.fid, _times(FID_MAX_RATIO, fid)),
+        Criterion("fid_per_digit_mean", f"mean per-digit FID <= {FID_PER_DIGIT_MAX_RATIO:g}x real", "<=",
+                  model.fid_per_digit_mean, _times(FID_PER_DIGIT_MAX_RATIO, per_digit)),
+        Criterion("precision", f"precision >= {PRECISION_MIN_RATIO:g}x real", ">=", model.precision,
+                  _times(PRECISION_MIN_RATIO, precision)),
+        Criterion("recall", f"recall >= {RECALL_MIN_RATIO:g}x real", ">=", model.recall,
+                  _times(RECALL_MIN_RATIO, recall)),
+        Criterion("cas", f"CAS >= real - {100 * CAS_MAX_DROP:g} points", ">=", model.cas,
+                  None if cas is None else cas - CAS_MAX_DROP),
     ]
 
 

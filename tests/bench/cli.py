@@ -17,6 +17,7 @@ RUNNERS: dict[str, Callable[[Options], dict]] = {
     "footprint": footprint.run,
     "memory": memory.run,
     "dataset": dataset.run,
+    "dataset_memory": dataset.run_memory,
     "training": training.run,
     "quantization": quantization.run,
 }

@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "models"
-SECTIONS = ("cold_start", "throughput", "footprint", "memory", "dataset", "training", "quantization")
+SECTIONS = ("cold_start", "throughput", "footprint", "memory", "dataset", "dataset_memory", "training", "quantization")
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Sizes:
     quant_diff_count: int  # samples compared pixel by pixel with fp32
     quant_per_digit: int  # samples per digit judged by the classifier
     dataset_per_digit: int  # the dataset timed against Generator.generate (and its CLI's peak RSS)
-    dataset_rss_per_digit: int  # the large dataset whose CLI peak RSS is measured, once
+    dataset_rss_per_digit: int  # the large dataset whose CLI peak RSS is measured, once (dataset_memory)
 
 
 FULL = Sizes(repeats=5, cold_count=10, batches=(1, 64, 1024), threads=(1, 2), min_window_s=0.3,
@@ -58,6 +58,8 @@ def parse(argv: Optional[Sequence[str]] = None) -> Options:
     sizes = QUICK if args.quick else FULL
     if args.repeats is not None:
         sizes = Sizes(**{**sizes.__dict__, "repeats": args.repeats})
+    if args.dataset_per_digit is not None:  # a smaller timed dataset when the machine is busy
+        sizes = Sizes(**{**sizes.__dict__, "dataset_per_digit": args.dataset_per_digit})
     return Options(
         quick=args.quick, json_out=args.json, generator=args.generator, classifier=args.classifier,
         checkpoint=args.checkpoint, run_dir=args.run_dir, eval_report=args.eval_report,
@@ -92,6 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", type=Path, default=SHIPPED / "generator.pt",
                         help="Slim checkpoint with the same EMA generator, for the torch side.")
     parser.add_argument("--repeats", type=_positive, help="Repetitions per figure (default 5, 1 with --quick).")
+    parser.add_argument("--dataset-per-digit", type=_positive,
+                        help="Per-digit size of the dataset section's timed dataset (default 6000, 20 with --quick).")
     parser.add_argument("--run-dir", type=Path, help="Training run directory to read metrics.jsonl from.")
     parser.add_argument("--eval-report", type=Path,
                         help="mnistgen-eval --json report of that run's model: gives time-to-quality.")

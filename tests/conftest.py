@@ -7,6 +7,8 @@ A missing model fails, never skips: a release without working models must not pa
 from __future__ import annotations
 
 import os
+import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -55,6 +57,23 @@ def digit_short_of_certainty(generator, classifier, count: int, seed: int) -> tu
     digit = min(passing, key=passing.get)
     assert passing[digit] < count, f"every digit reached confidence 1.0 at least {count} times: {passing}"
     return digit, passing[digit]
+
+
+def release_commands() -> dict[str, list[str]]:
+    """The README's release recipe (between its release markers), each command split into words
+    and keyed by the command (the last line of each): the one place the shipped model's recipe
+    is written down."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- release:start -->\n```bash\n(.*?)```\n<!-- release:end -->", text, re.S)
+    assert block, "README.md has no release recipe between <!-- release:start --> and <!-- release:end -->"
+    lines = [line for line in block.group(1).splitlines() if line.strip() and not line.startswith("#")]
+    return {shlex.split(line)[0]: shlex.split(line) for line in lines}
+
+
+def option(words: list[str], name: str) -> str:
+    """The value that follows ``name`` in a command's words."""
+    assert name in words, f"{name} missing from {' '.join(words)}"
+    return words[words.index(name) + 1]
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from mnistgen.export.parity import Case, verify
 from mnistgen.images import signed_to_unit, unit_to_uint8
 from mnistgen.training.checkpoint import build_generator, load_checkpoint, save_checkpoint
 from mnistgen.training.models import Classifier, ClassifierConfig, Generator, GeneratorConfig
+from tests.conftest import option, release_commands
 
 torch.set_num_threads(1)  # the machine's cores belong to training runs
 
@@ -331,6 +332,9 @@ def test_shipped_generator_matches_its_checkpoint(shipped, n):
     z, digit = latents(n, latent_dim, seed=100 + n)
     (image,) = runner.run(["image"], {"z": z, "digit": digit})
     assert_images_match(image, torch_images(generator, z * float(props["latent_scale"]), digit))
+    if not os.environ.get("MNISTGEN_TEST_GENERATOR"):  # the shipped model: the scale its recipe names
+        export = release_commands()["mnistgen-export"]
+        assert float(props["latent_scale"]) == float(option(export, "--latent-scale"))
 
 
 def test_latent_scale_is_applied_in_the_graph(tmp_path, gan_checkpoint, fresh_generator):

@@ -15,7 +15,7 @@ import pytest
 
 from mnistgen import Generator
 from mnistgen.evaluation import cli, model_card
-from tests.conftest import require_with_shipped_models
+from tests.conftest import option, release_commands, require_with_shipped_models
 
 SAMPLES = 2  # images a fraction may move by (label accuracy, precision, recall, --verify rejections)
 RELATIVE = 1e-4  # for FID: the features move in their last float32 digits
@@ -81,3 +81,17 @@ def test_the_readme_model_card_is_rendered_from_the_metadata(shipped_info, gener
     text = (repo_root / "README.md").read_text(encoding="utf-8")
     start, end = text.index(model_card.START), text.index(model_card.END) + len(model_card.END)
     assert text[start:end] == model_card.render(shipped_info["evaluation"], shipped_info)
+
+
+def test_the_shipped_generator_is_what_the_release_recipe_makes(shipped_info):
+    # the README's release block names the command, its step count and seed, and the export's
+    # truncation: the model must carry exactly those, so the recipe can be rerun to get it back
+    commands = release_commands()
+    train, export = commands["mnistgen-train"], commands["mnistgen-export"]
+    training = shipped_info["training"]
+    require_with_shipped_models(bool(training.get("commands")), "the generator names the command that trained it")
+    assert training["commands"] == [" ".join(train)]
+    assert training["generator_step"] == training["config"]["steps"] == int(option(train, "--steps"))
+    assert training["config"]["seed"] == int(option(train, "--seed"))
+    assert shipped_info["latent_scale"] == float(option(export, "--latent-scale"))
+    assert shipped_info["evaluation"]["latent_scale"] == shipped_info["latent_scale"]

@@ -13,6 +13,11 @@ from mnistgen import Generator, images
 from mnistgen.files import write_atomic
 
 SEED = 2026
+# The digits drawn worst before the release recipe (doubled, broken strokes), 100 of each for a
+# person to look at: the same grids as `mnistgen D --count 100 --grid --seed 5`. The
+# hundred_D_before.png beside them are fixed: that command run on the model shipped before the
+# release recipe (git show fddfc8c:models/generator.onnx).
+CLOSE_UP_DIGITS, CLOSE_UP_SEED = (8, 7, 2), 5
 
 
 def digit_grid(generator: Generator, columns: int = 10) -> np.ndarray:
@@ -32,6 +37,8 @@ def main() -> None:
         "morph.png": images.strip(generator.morph(3, 8, steps=12, seed=SEED)),
         "walk.png": images.strip(generator.style_walk(4, steps=12, seed=SEED)),
         "verified.png": images.strip(generator.generate(7, count=12, seed=SEED, verify=True)),
+        **{f"hundred_{digit}.png": images.grid(generator.generate(digit, count=100, seed=CLOSE_UP_SEED))
+           for digit in CLOSE_UP_DIGITS},
     }
     for name, pixels in pictures.items():
         print(write_atomic(out / name, images.png_bytes(pixels)))

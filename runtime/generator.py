@@ -119,12 +119,11 @@ class Generator:
         >= min_confidence, drawing up to VERIFY_DRAW_FACTOR x count candidates
         (VerificationError past that).
         """
-        digit = check_digit(digit)
-        seed = check_seed(seed)
+        digit, seed = check_digit(digit), check_seed(seed)  # in this order: the first bad argument is named
         if latents is not None:
             return self._generate_from(digit, count, seed, latents, verify, progress)
         count = check_count(1 if count is None else count)
-        batches = self._batches(digit, count, np.random.default_rng(seed), self._verifier(verify, min_confidence))
+        batches = self.batches(digit, count, seed, verify=verify, min_confidence=min_confidence)
         out = np.empty((count, *self.image_shape), dtype=np.uint8)  # preallocated: memory stays bounded by the batch
         done = 0
         for batch in batches:

@@ -32,7 +32,7 @@ def run(
     out: Path = typer.Option(Path("runs/gan"), "--out", help="Run directory (checkpoint, grids, metrics)."),
     data_dir: Optional[str] = typer.Option(None, help="MNIST directory (default $MNISTGEN_DATA, else the cache)."),
     steps: Optional[int] = typer.Option(
-        None, help="Generator steps to reach, then stop (the release recipe; also with --resume). "
+        None, min=1, help="Generator steps to reach, then stop (the release recipe; also with --resume). "
                    "Without it the run trains --epochs."),
     epochs: int = typer.Option(DEFAULTS.epochs, min=1, help="Total epochs to reach when there is no --steps."),
     batch_size: int = typer.Option(DEFAULTS.batch_size, min=1),
@@ -57,8 +57,6 @@ def run(
     limit: Optional[int] = typer.Option(None, min=1, help="Train on the first N images (smoke tests)."),
 ) -> None:
     """Train the class-conditional WGAN-GP on MNIST."""
-    if steps is not None and steps < 1:
-        _fail(f"--steps takes a positive number of generator steps, not {steps}")
     if device not in ("cpu", "cuda"):
         _fail(f"--device takes cpu or cuda, not {device!r}")
     if device == "cuda" and not torch.cuda.is_available():

@@ -136,6 +136,7 @@ def test_time_budget_cap_says_it_cut_the_run_short(tmp_path, mnist_dir):
     (["--device", "tpu"], "--device"), (["--set", "no_such_key=1"], "no_such_key"),
     (["--set", "lr=fast"], "lr"), (["--set", "generator.width=3"], "generator.width"),
     (["--set", "critic_steps"], "key=value"), (["--precision", "fp8"], "precision"),
+    (["--set", "lr_decay_from=5"], "lr_decay_to"), (["--set", "lr_decay_from=5", "--set", "lr_decay_to=5"], "lr decay"),
 ])
 def test_bad_training_options_are_one_line(tmp_path, mnist_dir, args, expected):
     result = _train(tmp_path / "run", mnist_dir, *args, check=False)
@@ -207,3 +208,29 @@ def test_mode_seeking_weight_reaches_the_generator_step(tmp_path, mnist_dir):
         train(replace(base, mode_seeking_weight=weight), RunOptions(out=out, data_dir=str(mnist_dir), threads=1))
         weights.append(_weights(out / "checkpoint.pt")[0])
     assert not all(torch.equal(weights[0]["generator"][k], weights[1]["generator"][k]) for k in weights[0]["generator"])
+
+
+def test_lr_decay_is_linear_between_its_steps():
+    from mnistgen.training.config import TrainConfig
+
+    config = TrainConfig(lr=1e-3, lr_decay_from=100, lr_decay_to=200)
+    assert [config.lr_at(step) for step in (0, 100, 150, 200, 250)] == pytest.approx([1e-3, 1e-3, 5e-4, 0, 0])
+    assert TrainConfig(lr=1e-3).lr_at(10 ** 6) == 1e-3
+
+
+def test_lr_decay_reaches_the_optimizers_and_survives_a_resume(tmp_path, mnist_dir):
+    decay = ["--set", "lr_decay_from=2", "--set", "lr_decay_to=4"]
+    stopped, straight, at_zero = tmp_path / "stopped", tmp_path / "straight", tmp_path / "at_zero"
+    _train(stopped, mnist_dir, "--steps", "3", *decay)
+    _train(stopped, mnist_dir, "--steps", "6", "--resume")  # the schedule comes from the checkpoint
+    _train(straight, mnist_dir, "--steps", "6", *decay)
+    _assert_same_weights(stopped / "checkpoint.pt", straight / "checkpoint.pt", "after a resume inside the decay")
+    # from step 4 on the rate is 0: the trained weights (not the EMA, not BatchNorm's running
+    # statistics) stand still from there to step 6
+    _train(at_zero, mnist_dir, "--steps", "4", *decay)
+    ended, _ = _weights(straight / "checkpoint.pt")
+    zero, _ = _weights(at_zero / "checkpoint.pt")
+    for net in ("generator", "critic"):
+        for name, value in zero[net].items():
+            if "running_" not in name and "num_batches" not in name:
+                assert torch.equal(value, ended[net][name]), f"{net}.{name} moved at learning rate 0"

@@ -35,6 +35,11 @@ class TrainConfig:
     epochs: int = 20
     batch_size: int = 32
     lr: float = 2e-4
+    # Linear decay of both learning rates from `lr` at generator step lr_decay_from down to 0 at
+    # lr_decay_to (as in Gulrajani et al.'s code). Fixed by step numbers, not by `steps`, so a
+    # step still computes the same whatever the run's length, and resume stays exact.
+    lr_decay_from: int | None = None
+    lr_decay_to: int | None = None
     beta1: float = 0.5
     beta2: float = 0.9
     critic_steps: int = 2
@@ -61,8 +66,20 @@ class TrainConfig:
             raise ValueError(f"steps must be at least 1, not {self.steps}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if (self.lr_decay_from is None) != (self.lr_decay_to is None):
+            raise ValueError("lr_decay_from and lr_decay_to are set together or not at all")
+        if self.lr_decay_from is not None and not 0 <= self.lr_decay_from < self.lr_decay_to:
+            raise ValueError(f"lr decay needs 0 <= lr_decay_from < lr_decay_to, not {self.lr_decay_from} and "
+                             f"{self.lr_decay_to}")
         if not 0.0 <= self.ema_decay <= 1.0:
             raise ValueError(f"ema_decay must be in 0..1, not {self.ema_decay}")
+
+    def lr_at(self, generator_step: int) -> float:
+        """The learning rate of both networks while the generator is at this step."""
+        if self.lr_decay_from is None or generator_step <= self.lr_decay_from:
+            return self.lr
+        left = max(self.lr_decay_to - generator_step, 0) / (self.lr_decay_to - self.lr_decay_from)
+        return self.lr * left
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "TrainConfig":
@@ -98,14 +115,20 @@ def _fields_of(config_type: type) -> dict[str, Any]:
 
 
 def apply_overrides(config: TrainConfig, assignments: list[str]) -> TrainConfig:
-    """``config`` with each ``key=value`` applied; one-line ValueError for an unknown key or bad value."""
+    """``config`` with each ``key=value`` applied; one-line ValueError for an unknown key or bad value.
+
+    The values are gathered first and checked together, so fields that only make sense as a pair
+    (lr_decay_from and lr_decay_to) can be set by two --set options.
+    """
+    known = _fields_of(TrainConfig)
+    changes: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
     for assignment in assignments:
         key, sep, text = assignment.partition("=")
         key = key.strip()
         if not sep:
             raise ValueError(f"--set takes key=value, not {assignment!r}")
         top, _, sub = key.partition(".")
-        known = _fields_of(TrainConfig)
         if top not in known:
             raise ValueError(f"--set {key}: unknown key; TrainConfig has {', '.join(known)}")
         hint = known[top]
@@ -113,10 +136,11 @@ def apply_overrides(config: TrainConfig, assignments: list[str]) -> TrainConfig:
             inner = _fields_of(hint)
             if sub not in inner:
                 raise ValueError(f"--set {key}: unknown key; {top} has {', '.join(f'{top}.{k}' for k in inner)}")
-            nested = replace(getattr(config, top), **{sub: _parse(text.strip(), inner[sub], key)})
-            config = replace(config, **{top: nested})
+            nested.setdefault(top, {})[sub] = _parse(text.strip(), inner[sub], key)
         elif sub:
             raise ValueError(f"--set {key}: {top} has no fields")
         else:
-            config = replace(config, **{top: _parse(text.strip(), hint, key)})
-    return config
+            changes[top] = _parse(text.strip(), hint, key)
+    for top, values in nested.items():
+        changes[top] = replace(getattr(config, top), **values)
+    return replace(config, **changes)

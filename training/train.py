@@ -211,6 +211,11 @@ class Trainer:
         values = torch.randn(*shape, generator=rng) if normal else torch.rand(*shape, generator=rng)
         return values.to(self.device)
 
+    def _set_lr(self, lr: float) -> None:
+        for optimizer in (self.state.opt_g, self.state.opt_c):
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+
     # -- one step of each network -------------------------------------------------------
     def _critic_step(self, real: torch.Tensor, digit: torch.Tensor) -> tuple[float, float, float, _Fakes | None]:
         """One critic update; on the step before a generator step, also returns its fake batch.
@@ -221,6 +226,7 @@ class Trainer:
         so the generator sees the training set's label frequencies.
         """
         s, cfg = self.state, self.config
+        self._set_lr(cfg.lr_at(s.generator_step))
         z = self._draw(len(digit), cfg.generator.latent_dim)
         shared = (s.critic_step + 1) % cfg.critic_steps == 0
         with torch.set_grad_enabled(shared), self._autocast():

@@ -234,3 +234,16 @@ def test_lr_decay_reaches_the_optimizers_and_survives_a_resume(tmp_path, mnist_d
         for name, value in zero[net].items():
             if "running_" not in name and "num_batches" not in name:
                 assert torch.equal(value, ended[net][name]), f"{net}.{name} moved at learning rate 0"
+
+
+def test_a_snapshot_at_the_last_step_measures_standing_statistics_once(tmp_path, mnist_dir, monkeypatch):
+    from mnistgen.training import train as train_module
+    from mnistgen.training.train import RunOptions, TrainConfig, train
+
+    calls = []
+    measure = train_module.standing_statistics
+    monkeypatch.setattr(train_module, "standing_statistics", lambda ema: calls.append(1) or measure(ema))
+    config = TrainConfig(steps=3, batch_size=64, limit=512, seed=3)
+    train(config, RunOptions(out=tmp_path / "run", data_dir=str(mnist_dir), threads=1, snapshot_every=3))
+    assert len(calls) == 1  # step 3 is both the snapshot and the end
+    assert (tmp_path / "run" / "snapshots" / "step_000003.pt").exists()

@@ -198,6 +198,7 @@ class Trainer:
             raise ValueError(f"batch size {config.batch_size} is larger than the {len(self.labels)} images")
         self.fixed_z = grid_latents(config.generator.latent_dim).to(self.device)
         self.fixed_digits = torch.arange(NUM_CLASSES, device=self.device).repeat_interleave(10)
+        self._standing_at: int | None = None  # the generator step the EMA's statistics were measured at
 
     def _autocast(self):
         """bf16 for the forward passes (and so their backward); fp32 weights and optimizer."""
@@ -264,10 +265,20 @@ class Trainer:
 
     def _snapshot(self) -> None:
         s = self.state
-        standing_statistics(s.ema)  # what a run ending here would measure (its own RNG, no training state)
+        self._stand()  # what a run ending here would measure
         state = slim(_state_dict(self.config, s))
         state["seconds"] = s.seconds + time.perf_counter() - self._stretch_started  # training time so far
         save_checkpoint(state, self.options.out / "snapshots" / f"step_{s.generator_step:06d}.pt")
+
+    def _stand(self) -> None:
+        """Standing statistics for the EMA as it is now, measured once per generator step.
+
+        They depend only on the EMA weights (own RNG, no training state), which change only at a
+        generator step: a step that is both a snapshot and the run's end measures them once.
+        """
+        if self._standing_at != self.state.generator_step:
+            standing_statistics(self.state.ema)
+            self._standing_at = self.state.generator_step
 
     def _finished(self) -> bool:
         steps = self.config.steps
@@ -340,7 +351,7 @@ class Trainer:
         with _StopFlag() as stop:
             while not self._finished() and not cut:
                 metrics, cut = self._run_epoch(stop, deadline)
-                standing_statistics(self.state.ema)
+                self._stand()
                 save_checkpoint(_state_dict(self.config, self.state), checkpoint)
                 if not cut:
                     self._save_artifacts(metrics)

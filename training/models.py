@@ -19,9 +19,6 @@ class GeneratorConfig:
     latent_dim: int = 64
     embed_dim: int = 32
     channels: int = 32  # width at 14x14; 2x at 7x7, 1/2 at 28x28
-    # extra 3x3 convolutions at 7x7 before the first upsampling: the layout of the strokes (an
-    # 8's two loops) is decided there, and one layer of 3x3 kernels sees little of the digit
-    refine_7x7: int = 0
 
 
 @dataclass(frozen=True)
@@ -51,12 +48,9 @@ class Generator(nn.Module):
         c = config.channels
         self.embedding = nn.Embedding(NUM_CLASSES, config.embed_dim)
         self.project = nn.Linear(config.latent_dim + config.embed_dim, 2 * c * 7 * 7)
-        refine = [layer for _ in range(config.refine_7x7)
-                  for layer in (nn.Conv2d(2 * c, 2 * c, 3, 1, 1), nn.BatchNorm2d(2 * c), nn.ReLU())]
         self.body = nn.Sequential(
             nn.BatchNorm2d(2 * c),
             nn.ReLU(),
-            *refine,
             nn.ConvTranspose2d(2 * c, c, 4, 2, 1),  # 7 -> 14
             nn.BatchNorm2d(c),
             nn.ReLU(),

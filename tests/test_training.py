@@ -236,6 +236,21 @@ def test_lr_decay_reaches_the_optimizers_and_survives_a_resume(tmp_path, mnist_d
                 assert torch.equal(value, ended[net][name]), f"{net}.{name} moved at learning rate 0"
 
 
+def test_resume_refuses_to_change_the_recipe_and_accepts_the_same_one(tmp_path, mnist_dir):
+    run = tmp_path / "run"
+    decay = ["--set", "lr_decay_from=2", "--set", "lr_decay_to=4", "--critic-steps", "3"]
+    _train(run, mnist_dir, "--steps", "2", *decay)
+    before = (run / "checkpoint.pt").read_bytes()
+    for change in (["--set", "lr_decay_from=1", "--set", "lr_decay_to=4", "--critic-steps", "3"],
+                   [*decay[:4], "--critic-steps", "2"]):
+        result = _train(run, mnist_dir, "--steps", "3", "--resume", *change, check=False)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+        assert "--resume" in lines[0] and ("lr_decay_from=2 (asked 1)" in lines[0] or "critic_steps=3 (asked 2)" in lines[0])
+        assert (run / "checkpoint.pt").read_bytes() == before, "a refused resume touched the run"
+    _train(run, mnist_dir, "--steps", "3", "--resume", *decay)  # the release command plus --resume
+
+
 def test_a_snapshot_at_the_last_step_measures_standing_statistics_once(tmp_path, mnist_dir, monkeypatch):
     from mnistgen.training import train as train_module
     from mnistgen.training.train import RunOptions, TrainConfig, train

@@ -16,6 +16,7 @@ from mnistgen.training.train import RunOptions, train
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 DEFAULTS = TrainConfig()
+RECIPE_OPTIONS = ("batch_size", "lr", "critic_steps", "ema_decay", "precision", "seed", "limit")
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -27,8 +28,17 @@ def _command_line() -> str:
     return " ".join(["mnistgen-train", *sys.argv[1:]])
 
 
+def _asked(ctx: typer.Context, overrides: list[str]) -> frozenset[str]:
+    # the recipe fields typed on this command line (not defaults), which --resume checks; the
+    # source's name, since typer has moved click's ParameterSource enum into a private module
+    typed = {name for name in RECIPE_OPTIONS
+             if getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"}
+    return frozenset(typed | {assignment.partition("=")[0].strip() for assignment in overrides})
+
+
 @app.command()
 def run(
+    ctx: typer.Context,
     out: Path = typer.Option(Path("runs/gan"), "--out", help="Run directory (checkpoint, grids, metrics)."),
     data_dir: Optional[str] = typer.Option(None, help="MNIST directory (default $MNISTGEN_DATA, else the cache)."),
     steps: Optional[int] = typer.Option(
@@ -53,7 +63,7 @@ def run(
         None, min=1, help="Also keep RUN_DIR/snapshots/step_N.pt (EMA weights) every N generator steps."),
     resume: bool = typer.Option(
         False, help="Continue from RUN_DIR's checkpoint up to --steps or --epochs (the recipe comes from the "
-                    "checkpoint)."),
+                    "checkpoint; recipe options given again must match it)."),
     limit: Optional[int] = typer.Option(None, min=1, help="Train on the first N images (smoke tests)."),
 ) -> None:
     """Train the class-conditional WGAN-GP on MNIST."""
@@ -68,7 +78,8 @@ def run(
     except ValueError as error:
         _fail(str(error))
     options = RunOptions(out=out, data_dir=data_dir, threads=threads, time_budget_minutes=time_budget,
-                         resume=resume, device=device, snapshot_every=snapshot_every, command=_command_line())
+                         resume=resume, device=device, snapshot_every=snapshot_every, command=_command_line(),
+                         asked=_asked(ctx, overrides))
     try:
         result = train(config, options)
     except (DataError, CheckpointError, FileExistsError, ValueError) as error:

@@ -55,6 +55,9 @@ class RunOptions:
     # step in snapshots/: the same weights a run with --steps at that step would end with
     snapshot_every: int | None = None
     command: str | None = None  # the command line, recorded in the checkpoint and the export
+    # the recipe fields (TrainConfig keys, dotted for nested ones) the command line set itself:
+    # a resume must not silently drop them, since the recipe comes from the checkpoint
+    asked: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -360,6 +363,23 @@ class Trainer:
         return RunResult(s.epoch, s.generator_step, s.seconds, cut, cut and interrupted, checkpoint)
 
 
+def _refuse_recipe_changes(saved: TrainConfig, asked: TrainConfig, keys: frozenset[str]) -> None:
+    """One-line ValueError when the command asks a resumed run for another recipe than it has.
+
+    Otherwise ``--resume --set lr_decay_from=...`` would be ignored without a word, and the
+    weights would not be those of a straight run of the command as typed.
+    """
+    def value(config: TrainConfig, key: str) -> object:
+        top, _, sub = key.partition(".")
+        return getattr(getattr(config, top), sub) if sub else getattr(config, top)
+
+    changes = [f"{key}={value(saved, key)} (asked {value(asked, key)})"
+               for key in sorted(keys) if value(saved, key) != value(asked, key)]
+    if changes:
+        raise ValueError(f"--resume continues the checkpoint's recipe, which has {', '.join(changes)}; "
+                         "drop those options, or start a new --out to train another recipe")
+
+
 def train(config: TrainConfig, options: RunOptions) -> RunResult:
     """Start a run in ``options.out``, or continue it (``options.resume``) up to ``config.steps``
     (or ``config.epochs`` when it has no step count): the rest of the recipe comes from the
@@ -368,6 +388,7 @@ def train(config: TrainConfig, options: RunOptions) -> RunResult:
         checkpoint = options.out / CHECKPOINT_NAME
         if options.resume:
             saved, state = _restore(checkpoint, options.device)
+            _refuse_recipe_changes(saved, config, options.asked)
             # the new end: a step count when given (extending or finishing a run), else the saved one
             config = replace(saved, epochs=config.epochs, steps=config.steps if config.steps is not None else saved.steps)
         else:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import fields
 from pathlib import Path
 from typing import Optional
 
@@ -16,7 +17,6 @@ from mnistgen.training.train import RunOptions, train
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 DEFAULTS = TrainConfig()
-RECIPE_OPTIONS = ("batch_size", "lr", "critic_steps", "ema_decay", "precision", "seed", "limit")
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -31,8 +31,9 @@ def _command_line() -> str:
 def _asked(ctx: typer.Context, overrides: list[str]) -> frozenset[str]:
     # the recipe fields typed on this command line (not defaults), which --resume checks; the
     # source's name, since typer has moved click's ParameterSource enum into a private module
-    typed = {name for name in RECIPE_OPTIONS
-             if getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"}
+    recipe = {f.name for f in fields(TrainConfig)}
+    typed = {name for name in ctx.params
+             if name in recipe and getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"}
     return frozenset(typed | {assignment.partition("=")[0].strip() for assignment in overrides})
 
 

@@ -373,8 +373,9 @@ def _refuse_recipe_changes(saved: TrainConfig, asked: TrainConfig, keys: frozens
         top, _, sub = key.partition(".")
         return getattr(getattr(config, top), sub) if sub else getattr(config, top)
 
+    fixed = sorted(keys - {"steps", "epochs"})  # the run's end is what a resume may move
     changes = [f"{key}={value(saved, key)} (asked {value(asked, key)})"
-               for key in sorted(keys) if value(saved, key) != value(asked, key)]
+               for key in fixed if value(saved, key) != value(asked, key)]
     if changes:
         raise ValueError(f"--resume continues the checkpoint's recipe, which has {', '.join(changes)}; "
                          "drop those options, or start a new --out to train another recipe")

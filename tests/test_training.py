@@ -137,6 +137,10 @@ def test_time_budget_cap_says_it_cut_the_run_short(tmp_path, mnist_dir):
     (["--set", "lr=fast"], "lr"), (["--set", "generator.width=3"], "generator.width"),
     (["--set", "critic_steps"], "key=value"), (["--precision", "fp8"], "precision"),
     (["--set", "lr_decay_from=5"], "lr_decay_to"), (["--set", "lr_decay_from=5", "--set", "lr_decay_to=5"], "lr decay"),
+    (["--set", "coverage_weight=-1"], "coverage_weight"), (["--set", "coverage_every=0"], "coverage_every"),
+    (["--set", "coverage_candidates=1"], "coverage_candidates"), (["--set", "critic_lr_ratio=0"], "critic_lr_ratio"),
+    (["--set", "topk_gamma=1.5"], "topk_gamma"), (["--set", "topk_min=0"], "topk_min"),
+    (["--set", "coverage_weight=lots"], "coverage_weight"),
 ])
 def test_bad_training_options_are_one_line(tmp_path, mnist_dir, args, expected):
     result = _train(tmp_path / "run", mnist_dir, *args, check=False)
@@ -234,6 +238,22 @@ def test_lr_decay_reaches_the_optimizers_and_survives_a_resume(tmp_path, mnist_d
         for name, value in zero[net].items():
             if "running_" not in name and "num_batches" not in name:
                 assert torch.equal(value, ended[net][name]), f"{net}.{name} moved at learning rate 0"
+
+
+def test_the_model_terms_change_the_weights_and_resume_exactly(tmp_path, mnist_dir):
+    # coverage (every 2nd generator step), two time scales and top-k updates from epoch 1 on:
+    # each draws or schedules by step and epoch, so a mid-epoch resume must equal a straight run
+    terms = ["--set", "coverage_weight=1", "--set", "coverage_every=2", "--set", "coverage_candidates=3",
+             "--set", "critic_lr_ratio=2", "--set", "topk_gamma=0.5", "--set", "topk_min=0.5"]
+    stopped, straight, plain = tmp_path / "stopped", tmp_path / "straight", tmp_path / "plain"
+    _train(stopped, mnist_dir, "--steps", "5", *terms)
+    _train(stopped, mnist_dir, "--steps", "7", "--resume")
+    _train(straight, mnist_dir, "--steps", "7", *terms)
+    _assert_same_weights(stopped / "checkpoint.pt", straight / "checkpoint.pt", "after a resume with the new terms")
+    _train(plain, mnist_dir, "--steps", "7")
+    with_terms, _ = _weights(straight / "checkpoint.pt")
+    without, _ = _weights(plain / "checkpoint.pt")
+    assert not torch.equal(with_terms["generator"]["project.weight"], without["generator"]["project.weight"])
 
 
 def test_resume_refuses_to_change_the_recipe_and_accepts_the_same_one(tmp_path, mnist_dir):

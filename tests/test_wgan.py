@@ -1,14 +1,15 @@
 """The gradient penalty against a hand computation, and the networks' shapes and ranges."""
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from mnistgen.training.models import Classifier, Critic, Generator, GeneratorConfig
 from mnistgen.training.data import NUM_CLASSES
-from mnistgen.training.wgan import (critic_step, ema_update, generator_loss, gradient_penalty, mode_seeking_loss,
-                                   standing_statistics)
+from mnistgen.training.wgan import (coverage_loss, critic_step, ema_update, generator_loss, gradient_penalty,
+                                   mode_seeking_loss, nearest_latents, standing_statistics)
 
 
 class LinearCritic(nn.Module):
@@ -189,3 +190,54 @@ def test_penalty_and_its_gradient_hold_under_bf16_autocast():
     assert torch.isclose(mixed, exact, rtol=0.05)
     cosine = F.cosine_similarity(exact_grad.flatten(), mixed_grad.flatten(), dim=0)
     assert cosine > 0.99
+
+
+class _ScoreAndLogits(nn.Module):
+    """A critic whose score is the image's mean and whose class head always reads digit 0."""
+
+    def score_and_logits(self, x, digit):
+        return x.flatten(1).mean(1), torch.zeros(len(x), NUM_CLASSES)
+
+
+def test_top_k_generator_loss_counts_only_the_best_scored_fakes():
+    fake = torch.tensor([0.0, 3.0, 1.0, 2.0]).view(4, 1, 1, 1)
+    digit = torch.zeros(4, dtype=torch.long)
+    assert generator_loss(_ScoreAndLogits(), fake, digit).item() == pytest.approx(-1.5)
+    assert generator_loss(_ScoreAndLogits(), fake, digit, keep=0.5).item() == pytest.approx(-2.5)  # 3 and 2
+    assert generator_loss(_ScoreAndLogits(), fake, digit, keep=0.01).item() == pytest.approx(-3.0)  # at least one
+
+
+class _ShiftGenerator(nn.Module):
+    """G(z, y) = an image whose pixels are z's first value: its features say which latent drew it."""
+
+    def forward(self, z, digit):
+        return z[:, :1].view(-1, 1, 1, 1).expand(-1, 1, 2, 2)
+
+
+class _FeatureCritic(nn.Module):
+    """Features (x, 1): their direction tells the pixel value apart."""
+
+    def features(self, x):
+        value = x.flatten(1).mean(1, keepdim=True)
+        return torch.cat([value, torch.ones_like(value)], dim=1)
+
+
+def test_nearest_latents_pick_the_sample_nearest_each_real_image():
+    candidates = torch.tensor([[[0.0], [2.0], [5.0]], [[-3.0], [0.9], [4.0]]])
+    real = torch.tensor([4.5, 1.0]).view(2, 1, 1, 1).expand(-1, 1, 2, 2)
+    picked = nearest_latents(_ShiftGenerator(), _FeatureCritic(), real, torch.zeros(2, dtype=torch.long), candidates)
+    assert picked.flatten().tolist() == pytest.approx([5.0, 0.9])
+
+
+def test_coverage_loss_is_zero_on_a_real_image_the_generator_draws_and_pulls_towards_it():
+    real = torch.full((1, 1, 2, 2), 2.0)
+    exact = coverage_loss(_ShiftGenerator(), _FeatureCritic(), real, torch.zeros(1, dtype=torch.long),
+                          torch.tensor([[[2.0], [7.0]]]))
+    assert exact.item() == pytest.approx(0.0, abs=1e-7)
+    generator = Generator(GeneratorConfig(channels=8, latent_dim=4, embed_dim=4))
+    critic = Critic()
+    real = torch.rand(4, 1, 28, 28) * 2 - 1
+    digit = torch.tensor([1, 2, 3, 4])
+    loss = coverage_loss(generator, critic, real, digit, torch.randn(4, 5, 4))
+    loss.backward()
+    assert loss.item() > 0 and generator.project.weight.grad.abs().sum() > 0

@@ -50,6 +50,19 @@ class TrainConfig:
     critic_class_weight: float = 1.0
     generator_class_weight: float = 1.0
     mode_seeking_weight: float = 0.0  # see wgan.mode_seeking_loss
+    # Coverage (wgan.coverage_loss): every `coverage_every`-th generator step, each real digit of
+    # the batch picks the nearest of `coverage_candidates` fresh samples of its digit in the
+    # critic's feature space and pulls it towards itself, so that real hands the generator
+    # rarely draws keep a sample near them. 0 turns it off.
+    coverage_weight: float = 0.0
+    coverage_every: int = 4
+    coverage_candidates: int = 8
+    # Two time scales (Heusel et al. 2017): the critic's learning rate is this many times `lr`.
+    critic_lr_ratio: float = 1.0
+    # Top-k generator updates (Sinha et al. 2020): in epoch e the generator learns from the
+    # fraction max(topk_gamma**e, topk_min) of its fakes that the critic scores highest. 1, 1: all.
+    topk_gamma: float = 1.0
+    topk_min: float = 1.0
     ema_decay: float = 0.999
     # bf16 autocast of the forward passes (weights, optimizer and the exported model stay fp32)
     precision: str = "fp32"
@@ -59,7 +72,7 @@ class TrainConfig:
     critic: CriticConfig = field(default_factory=CriticConfig)
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "critic_steps", "gp_every"):
+        for name in ("epochs", "batch_size", "critic_steps", "gp_every", "coverage_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
         if self.steps is not None and self.steps < 1:
@@ -73,9 +86,22 @@ class TrainConfig:
                              f"{self.lr_decay_to}")
         if not 0.0 <= self.ema_decay <= 1.0:
             raise ValueError(f"ema_decay must be in 0..1, not {self.ema_decay}")
+        if self.coverage_weight < 0:
+            raise ValueError(f"coverage_weight must be >= 0, not {self.coverage_weight}")
+        if self.coverage_candidates < 2:
+            raise ValueError(f"coverage_candidates must be at least 2, not {self.coverage_candidates}")
+        if not self.critic_lr_ratio > 0:
+            raise ValueError(f"critic_lr_ratio must be > 0, not {self.critic_lr_ratio}")
+        for name in ("topk_gamma", "topk_min"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in (0, 1], not {getattr(self, name)}")
+
+    def topk_fraction(self, epoch: int) -> float:
+        """The share of fakes the generator learns from in this epoch (top-k updates)."""
+        return max(self.topk_gamma ** epoch, self.topk_min)
 
     def lr_at(self, generator_step: int) -> float:
-        """The learning rate of both networks while the generator is at this step."""
+        """The generator's learning rate at this generator step (the critic's is critic_lr_ratio times it)."""
         if self.lr_decay_from is None or generator_step <= self.lr_decay_from:
             return self.lr
         left = max(self.lr_decay_to - generator_step, 0) / (self.lr_decay_to - self.lr_decay_from)

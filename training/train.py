@@ -35,7 +35,9 @@ from mnistgen.training.config import TrainConfig
 from mnistgen.training.data import NUM_CLASSES, Split, load_split
 from mnistgen.training.models import Critic, Generator
 from mnistgen.training.threads import torch_threads
-from mnistgen.training.wgan import critic_step, ema_update, generator_loss, mode_seeking_loss, standing_statistics
+from mnistgen.training.wgan import (
+    coverage_loss, critic_step, ema_update, generator_loss, mode_seeking_loss, standing_statistics,
+)
 
 CHECKPOINT_NAME = "checkpoint.pt"
 GRID_SEED = 20260  # fixed latents for the per-epoch grid, independent of the training seed
@@ -90,7 +92,7 @@ class _State:
 def _optimizers(config: TrainConfig, generator: Generator, critic: Critic):
     betas = (config.beta1, config.beta2)
     return (torch.optim.Adam(generator.parameters(), config.lr, betas=betas),
-            torch.optim.Adam(critic.parameters(), config.lr, betas=betas))
+            torch.optim.Adam(critic.parameters(), config.lr * config.critic_lr_ratio, betas=betas))
 
 
 def _place(device: str, *nets: torch.nn.Module) -> None:
@@ -216,9 +218,9 @@ class Trainer:
         return values.to(self.device)
 
     def _set_lr(self, lr: float) -> None:
-        for optimizer in (self.state.opt_g, self.state.opt_c):
+        for optimizer, rate in ((self.state.opt_g, lr), (self.state.opt_c, lr * self.config.critic_lr_ratio)):
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = rate
 
     # -- one step of each network -------------------------------------------------------
     def _critic_step(self, real: torch.Tensor, digit: torch.Tensor) -> tuple[float, float, float, _Fakes | None]:
@@ -247,14 +249,18 @@ class Trainer:
         s.critic_step += 1
         return out.loss.item(), out.wasserstein, out.penalty, _Fakes(fake, z) if shared else None
 
-    def _generator_step(self, fakes: _Fakes, digit: torch.Tensor) -> float:
+    def _generator_step(self, fakes: _Fakes, digit: torch.Tensor, real: torch.Tensor) -> float:
         s, cfg = self.state, self.config
         for p in s.critic.parameters():
             p.requires_grad_(False)  # the critic is a fixed judge here; skip its weight grads
         with self._autocast():
-            loss = generator_loss(s.critic, fakes.images, digit, cfg.generator_class_weight)
+            loss = generator_loss(s.critic, fakes.images, digit, cfg.generator_class_weight,
+                                  keep=cfg.topk_fraction(s.epoch))
             if cfg.mode_seeking_weight:
                 loss = loss + cfg.mode_seeking_weight * mode_seeking_loss(fakes.images, fakes.z, digit)
+            if cfg.coverage_weight and s.generator_step % cfg.coverage_every == 0:
+                candidates = self._draw(len(digit), cfg.coverage_candidates, cfg.generator.latent_dim)
+                loss = loss + cfg.coverage_weight * coverage_loss(s.generator, s.critic, real, digit, candidates)
         s.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         s.opt_g.step()
@@ -307,7 +313,8 @@ class Trainer:
                 break
             idx = s.perm[s.batch * cfg.batch_size:(s.batch + 1) * cfg.batch_size]
             digit = self.labels[idx]
-            loss, w, gp, fakes = self._critic_step(self.images[idx], digit)
+            real = self.images[idx]
+            loss, w, gp, fakes = self._critic_step(real, digit)
             sums["critic_loss"] += loss
             sums["wasserstein"] += w
             counts["critic"] += 1
@@ -315,7 +322,7 @@ class Trainer:
                 sums["gradient_penalty"] += gp
                 counts["penalty"] += 1
             if fakes is not None:
-                sums["generator_loss"] += self._generator_step(fakes, digit)
+                sums["generator_loss"] += self._generator_step(fakes, digit, real)
                 counts["generator"] += 1
             s.batch += 1
             rate = counts["critic"] * cfg.batch_size / max(time.perf_counter() - started, 1e-9)

@@ -54,10 +54,49 @@ def critic_step(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, digit
 
 
 def generator_loss(critic: nn.Module, fake: torch.Tensor, digit: torch.Tensor,
-                   class_weight: float = 0.0) -> torch.Tensor:
-    """-E[D(fake)], plus the class head's cross-entropy: a fake must read as its digit."""
+                   class_weight: float = 0.0, keep: float = 1.0) -> torch.Tensor:
+    """-E[D(fake)], plus the class head's cross-entropy: a fake must read as its digit.
+
+    ``keep`` < 1: only that share of the fakes, those the critic scores highest, count (top-k
+    updates, Sinha et al. 2020): the worst fakes' gradients point towards the mean of the real
+    digits, which late in training pulls samples into blurred in-between shapes.
+    """
     scores, logits = critic.score_and_logits(fake, digit)
-    return -scores.mean() + class_weight * F.cross_entropy(logits, digit)
+    per_sample = -scores + class_weight * F.cross_entropy(logits, digit, reduction="none")
+    if keep < 1.0:
+        k = max(1, round(keep * len(fake)))
+        per_sample = per_sample[torch.topk(scores.detach(), k).indices]
+    return per_sample.mean()
+
+
+def _critic_features(critic: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    # unit length: the critic's features grow in scale over training, their directions are what match
+    return F.normalize(critic.features(images), dim=1)
+
+
+@torch.no_grad()
+def nearest_latents(generator: nn.Module, critic: nn.Module, real: torch.Tensor, digit: torch.Tensor,
+                    candidates: torch.Tensor) -> torch.Tensor:
+    """For each real image, the one of its candidate latents (N, M, latent) whose sample of the
+    same digit lies nearest to it in the critic's feature space (IMLE's search, Li & Malik 2018)."""
+    n, m = candidates.shape[:2]
+    fake = generator(candidates.flatten(0, 1), digit.repeat_interleave(m))
+    similarity = torch.einsum("nmf,nf->nm", _critic_features(critic, fake).view(n, m, -1),
+                              _critic_features(critic, real))
+    return candidates[torch.arange(n), similarity.argmax(dim=1)]
+
+
+def coverage_loss(generator: nn.Module, critic: nn.Module, real: torch.Tensor, digit: torch.Tensor,
+                  candidates: torch.Tensor) -> torch.Tensor:
+    """Pull, for each real digit, the nearest of M fresh samples of that digit towards it.
+
+    The adversarial loss alone only asks every sample to look real, so hands the generator
+    rarely draws are never asked for (recall). Matching in the critic's features, not in pixels,
+    keeps the pull off the blur of a pixel average (the naive pixel IMLE lost on every figure).
+    """
+    z = nearest_latents(generator, critic, real, digit, candidates)
+    target = _critic_features(critic, real).detach()
+    return (_critic_features(critic, generator(z, digit)) - target).pow(2).sum(dim=1).mean()
 
 
 def mode_seeking_loss(fake: torch.Tensor, z: torch.Tensor, digit: torch.Tensor) -> torch.Tensor:

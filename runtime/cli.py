@@ -16,9 +16,9 @@ import numpy as np
 import typer
 
 from mnistgen import images as encode
-from mnistgen.console import fail, run
-from mnistgen.files import atomic_files
-from mnistgen.generator import Generator
+from mnistgen.console import fail, run, version
+from mnistgen.files import atomic_files, file_identity
+from mnistgen.generator import GENERATOR_FILENAME, Generator
 from mnistgen.limits import (
     DEFAULT_MIN_CONFIDENCE,
     DEFAULT_STEPS,
@@ -39,11 +39,13 @@ from mnistgen.limits import (
     check_steps,
     check_threads,
 )
+from mnistgen.model_file import resolve_model_path
 from mnistgen.progress import bar_for
 
 PROG = "mnistgen"
 FORMATS = ("png", "npy", "gif")
 STDOUT = "-"
+SHORT_SHA256 = 12  # hex digits of a model's sha256 in --version: enough to tell shipped models apart
 
 # plain help and no rich tracebacks: rich is slow to import and would break one-line errors
 app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
@@ -122,8 +124,12 @@ def _pictures(request: Request) -> np.ndarray:
 def _print_info(model: Optional[str], threads: Optional[int]) -> None:
     generator = Generator(model, threads=threads)
     metadata = generator.info
+    identity = file_identity(generator.path)
     report = {
+        "mnistgen_version": version(),
         "model": str(generator.path),
+        "model_file": identity["file"],
+        "model_sha256": identity["sha256"],
         "capabilities": list(generator.capabilities),
         "model_capabilities": metadata.pop("capabilities", None),
         "limits": {"count": MAX_COUNT, "number_length": MAX_NUMBER_LENGTH, "steps": [MIN_STEPS, MAX_STEPS]},
@@ -132,9 +138,19 @@ def _print_info(model: Optional[str], threads: Optional[int]) -> None:
     sys.stdout.write(json.dumps(report, indent=2) + "\n")
 
 
+def _shipped_model() -> str:
+    """The --version line's model: the shipped generator's file name and the start of its sha256,
+    so a user who upgrades can tell whether the model that draws their digits changed."""
+    try:
+        identity = file_identity(resolve_model_path(None, GENERATOR_FILENAME))
+    except ModelError:
+        return "no shipped model"
+    return f"model {identity['file']}, sha256 {identity['sha256'][:SHORT_SHA256]}"
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Console entry point: usage errors (unknown option, non-integer --count) are one line too."""
-    run(app, PROG, argv)
+    run(app, PROG, argv, about=_shipped_model)
 
 
 # --- the request: parsed options, checked together before any model is opened -------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import typer
 import typer.core
@@ -41,24 +41,30 @@ def version() -> str:
         return "unknown (not installed)"
 
 
-def _print_version(ctx: Any, _param: Any, wanted: bool) -> None:
-    if wanted and not ctx.resilient_parsing:
-        sys.stdout.write(f"{ctx.info_name} {version()}\n")
-        ctx.exit()
+def _version_option(about: Optional[Callable[[], str]]) -> typer.core.TyperOption:
+    def print_version(ctx: Any, _param: Any, wanted: bool) -> None:
+        if wanted and not ctx.resilient_parsing:
+            suffix = f" ({about()})" if about is not None else ""
+            sys.stdout.write(f"{ctx.info_name} {version()}{suffix}\n")
+            ctx.exit()
 
-
-def _version_option() -> typer.core.TyperOption:
     # eager: answered before any other option or required argument is checked, as --help is
     return typer.core.TyperOption(
         param_decls=["--version"], is_flag=True, expose_value=False, is_eager=True,
-        callback=_print_version, help="Print the mnistgen version and exit.",
+        callback=print_version, help="Print the mnistgen version and exit.",
     )
 
 
-def run(app: typer.Typer, prog: str, argv: Optional[list[str]] = None) -> None:
-    """Parse ``argv`` (default: the process's) and run ``app``; exits with its status."""
+def run(
+    app: typer.Typer, prog: str, argv: Optional[list[str]] = None, about: Optional[Callable[[], str]] = None
+) -> None:
+    """Parse ``argv`` (default: the process's) and run ``app``; exits with its status.
+
+    ``about`` adds to the ``--version`` line, in brackets after the version: what else the
+    command's output depends on (for ``mnistgen``, the model that draws).
+    """
     command = typer.main.get_command(app)
-    command.params.append(_version_option())  # a fresh command object per call: nothing shared is changed
+    command.params.append(_version_option(about))  # a fresh command object per call: nothing shared is changed
     try:
         code = command.main(args=argv, prog_name=prog, standalone_mode=False)
     except ClickException as exc:

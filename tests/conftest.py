@@ -25,7 +25,7 @@ def model_path(which: str) -> Path:
     env, filename = MODELS[which]
     path = Path(os.environ[env]) if os.environ.get(env) else REPO / "models" / filename
     if not path.is_file():
-        pytest.fail(f"no model at {path}: ship models/{filename} (see README: training and export) or set {env}")
+        pytest.fail(f"no model at {path}: ship models/{filename} (see docs/training.md) or set {env}")
     return path
 
 

@@ -4,11 +4,13 @@ Models: the shipped ones, or MNISTGEN_TEST_GENERATOR / MNISTGEN_TEST_CLASSIFIER.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import shutil
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ import pytest
 from PIL import Image
 
 from mnistgen import Classifier, Generator
+from mnistgen.model_file import default_model_path
 from mnistgen.progress import MIN_ITEMS, Bar, bar_for
 from tests.conftest import digit_short_of_certainty, require_with_shipped_models
 
@@ -133,8 +136,30 @@ def test_info_without_digit(tmp_path: Path, generator_path: Path):
     assert result.returncode == 0, result.stderr
     info = json.loads(result.stdout)
     assert info["kind"] == "generator" and info["model"] == str(generator_path)
+    # the package version and the model that draws, by name and content
+    assert info["mnistgen_version"] == metadata.version("mnistgen")
+    assert info["model_file"] == generator_path.name
+    assert info["model_sha256"] == hashlib.sha256(generator_path.read_bytes()).hexdigest()
     assert {"generate", "numbers", "verify", "style-walk"} <= set(info["capabilities"])
     assert info["limits"]["count"] == 100_000
+
+
+def test_version_names_the_package_version_and_the_shipped_model(tmp_path: Path):
+    result = cli("--version", cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (0, "")
+    shipped = default_model_path("generator.onnx")
+    sha256 = hashlib.sha256(shipped.read_bytes()).hexdigest()
+    assert result.stdout == f"mnistgen {metadata.version('mnistgen')} (model generator.onnx, sha256 {sha256[:12]})\n"
+    assert not list(tmp_path.iterdir())
+
+
+def test_version_without_a_shipped_model_still_answers(tmp_path: Path):
+    # a source tree whose models/ was never filled: the version is still printed, saying so
+    code = ("import sys, mnistgen.model_file as m, mnistgen.cli as c; m.resources.files = lambda name: "
+            f"__import__('pathlib').Path({str(tmp_path)!r}); c.main(['--version'])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == f"mnistgen {metadata.version('mnistgen')} (no shipped model)\n"
 
 
 def test_module_and_console_script_entry_points(tmp_path: Path):

@@ -1,4 +1,4 @@
-"""Benchmarks of web/ for the README: python -m tests.web_bench [--repetitions 5] [--batches 30]
+"""Benchmarks of web/ for docs/web.md: python -m tests.web_bench [--repetitions 5] [--batches 30]
 
 Serves the repo on 127.0.0.1 and runs web/test/bench.mjs (the page's cold start and the bytes it
 fetches, in headless Chromium; images/s at batch 64 on one thread in Chromium and in Node), and

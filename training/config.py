@@ -2,7 +2,7 @@
 
 ``mnistgen-train --set key=value`` reaches any field (``generator.channels=48`` for the nested
 network configs), checked against the dataclass, as nanoGPT's configurator does, so that every
-row of the README's experiment table is one command line.
+row of the experiment tables in docs/training.md is one command line.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class TrainConfig:
     buy more generator steps per minute than the paper's 5 steps with a penalty on each, which
     matters more on a CPU than a sharper critic; beta1 = 0.5 (not the paper's 0) because with
     only 2 critic steps some momentum steadies the critic between generator updates; batch 32
-    gives more generator steps for the same time than 64. The README's experiment table has the
+    gives more generator steps for the same time than 64. docs/training.md's experiment table has the
     measurements behind each choice.
     """
 

@@ -1,7 +1,7 @@
 """The three networks: conditional generator, projection critic, reference classifier.
 
 Sized for a 2-core CPU: every layer is a native 28x28 (or 14x14, 7x7) convolution. Wider
-networks cost more per step than they gave back in the time budget (the README's experiment
+networks cost more per step than they gave back in the time budget (docs/training.md's experiment
 table).
 """
 from __future__ import annotations

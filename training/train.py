@@ -99,7 +99,7 @@ def _place(device: str, *nets: torch.nn.Module) -> None:
     """Move the networks before any optimizer sees them, so Adam's state lives beside them.
 
     channels_last: oneDNN's kernels for these narrow convolutions run faster on a 2-core CPU
-    than in the default NCHW layout (README). Only the layout changes, not what is computed.
+    than in the default NCHW layout (docs/training.md). Only the layout changes, not what is computed.
     """
     for net in nets:
         net.to(device=device, memory_format=torch.channels_last)

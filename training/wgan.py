@@ -134,7 +134,7 @@ def standing_statistics(generator: Generator, samples: int = 10_240, batch_size:
 
     The averaged weights never ran a training batch, so statistics copied from the training
     generator (the usual shortcut) belong to weights up to ~1/(1-decay) steps away. That
-    mismatch made quality swing from one checkpoint to the next (the README's "standing
+    mismatch made quality swing from one checkpoint to the next (docs/training.md's "standing
     statistics" paragraph); measured statistics removed the swing (Brock et al. 2019 call them
     standing statistics). Latents are drawn untruncated, as in training; fixed seed, own CPU RNG,
     so the statistics are the same whatever the device.

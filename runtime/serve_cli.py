@@ -63,7 +63,7 @@ def serve(
         generator = Generator(model, threads=check_threads(threads), classifier=classifier)
         generator.classifier()  # opened now: a bad --classifier fails at start, not on the first verify=true
         info = _info_report(generator)
-        listener = _listen(host, port)
+        listener = listen(host, port)
     except (InputError, ModelError) as exc:
         raise fail(PROG, str(exc), 2) from None
     _serve(listener, generator, limits, info, access_log)
@@ -92,13 +92,34 @@ def _info_report(generator: Generator) -> dict[str, Any]:
     return report
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def listen(host: str, port: int) -> socket.socket:
+    """The bound, listening socket, made here so that a port in use is one line before anything
+    starts and --port 0 can say which port it got."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
+    # socket.create_server leaves it 0; without it every response waits ~40 ms for a delayed ACK
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        return socket.create_server((host, port), family=family, backlog=MAX_CONNECTIONS)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart need not wait out TIME_WAIT
+        listener.bind((host, port))
+        listener.listen(MAX_CONNECTIONS)
     except OSError as exc:
+        listener.close()
         raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; --host takes a local address "
                          "and --port a free port (0 picks one)") from None
+    return listener
+
+
+def uvicorn_config(app: Any, access_log: bool = False) -> Any:
+    """How `mnistgen serve` runs uvicorn (the benchmark's ceiling server runs it the same way)."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app, http="h11", loop="asyncio", lifespan="on",
+        log_level="info" if access_log else "warning", access_log=access_log,
+        limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=KEEP_ALIVE_S,
+        timeout_graceful_shutdown=GRACE_S, server_header=False, proxy_headers=False,
+    )
 
 
 def _serve(listener: socket.socket, generator: Generator, limits: Any, info: dict[str, Any], access_log: bool) -> None:
@@ -106,13 +127,7 @@ def _serve(listener: socket.socket, generator: Generator, limits: Any, info: dic
 
     from mnistgen.serve_app import create_app
 
-    config = uvicorn.Config(
-        create_app(generator, limits, info), http="h11", loop="asyncio", lifespan="on",
-        log_level="info" if access_log else "warning", access_log=access_log,
-        limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=KEEP_ALIVE_S,
-        timeout_graceful_shutdown=GRACE_S, server_header=False, proxy_headers=False,
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn_config(create_app(generator, limits, info), access_log))
     # uvicorn shuts down gracefully on SIGINT/SIGTERM and then raises the signal again for the
     # handler that was there before it: with these no-ops that finished shutdown exits 0
     for signum in (signal.SIGINT, signal.SIGTERM):

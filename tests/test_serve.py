@@ -7,7 +7,6 @@ requests in flight answered. Figures under load are the benchmark's (python -m t
 """
 from __future__ import annotations
 
-import http.client
 import io
 import json
 import signal
@@ -19,7 +18,7 @@ import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pytest
@@ -37,58 +36,30 @@ from mnistgen.limits import (
     check_steps,
 )
 from tests.conftest import model_path
+from tests.serve_process import ServerProcess
 
 REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 60
 MAX_IMAGES = 1024
 
 
-class Server:
-    """`python -m mnistgen serve --port 0 ...` in a child process; stderr is collected."""
+def start(*options: str) -> ServerProcess:
+    return ServerProcess([sys.executable, "-m", "mnistgen", "serve", "--port", "0", "--model", str(model_path("generator")),
+                          "--classifier", str(model_path("classifier")), *options])
 
-    def __init__(self, *options: str):
-        command = [sys.executable, "-m", "mnistgen", "serve", "--port", "0", "--model", str(model_path("generator")),
-                   "--classifier", str(model_path("classifier")), *options]
-        self.process = subprocess.Popen(command, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True)
-        self.stderr: list[str] = []
-        first = self.process.stderr.readline()  # the "listening on" line, printed once the socket is bound
-        self.stderr.append(first)
-        threading.Thread(target=self._drain, daemon=True).start()
-        assert "listening on http://127.0.0.1:" in first, f"server did not start: {first!r}"
-        self.port = int(first.split("http://127.0.0.1:")[1].split()[0])
 
-    def _drain(self) -> None:
-        for line in self.process.stderr:
-            self.stderr.append(line)
-
-    def request(self, path: str, method: str = "GET", body: Optional[bytes] = None,
-                headers: Optional[dict[str, str]] = None) -> tuple[int, dict[str, str], bytes]:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=START_TIMEOUT_S)
-        try:
-            connection.request(method, path, body=body, headers=headers or {})
-            response = connection.getresponse()
-            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-        finally:
-            connection.close()
-
-    def get_ok(self, path: str) -> bytes:
-        status, _, body = self.request(path)
-        assert status == 200, (path, status, body[:300])
-        return body
-
-    def stop(self, signum: int = signal.SIGTERM) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signum)
-        return self.process.wait(timeout=START_TIMEOUT_S)
+def get_ok(server: ServerProcess, path: str) -> bytes:
+    status, _, body = server.request(path)
+    assert status == 200, (path, status, body[:300])
+    return body
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    running = Server("--workers", "2", "--max-images", str(MAX_IMAGES))
+def server() -> Iterator[ServerProcess]:
+    running = start("--workers", "2", "--max-images", str(MAX_IMAGES))
     yield running
     assert running.stop() == 0
-    assert "Traceback" not in "".join(running.stderr), "".join(running.stderr)
+    assert "Traceback" not in running.stderr_text, running.stderr_text
 
 
 @pytest.fixture(scope="module")
@@ -107,29 +78,29 @@ def _png(body: bytes) -> np.ndarray:
 # --- the pixels: the same seed gives what Generator gives -----------------------------------
 
 
-def test_png_is_generate_for_the_same_seed(server: Server, generator: Generator):
-    assert np.array_equal(_png(server.get_ok("/v1/digits/7?seed=3")), generator.generate(7, 1, seed=3)[0])
-    grid = _png(server.get_ok("/v1/digits/7?seed=3&count=9&grid=true"))
+def test_png_is_generate_for_the_same_seed(server: ServerProcess, generator: Generator):
+    assert np.array_equal(_png(get_ok(server, "/v1/digits/7?seed=3")), generator.generate(7, 1, seed=3)[0])
+    grid = _png(get_ok(server, "/v1/digits/7?seed=3&count=9&grid=true"))
     assert grid.shape == (84, 84)
     assert np.array_equal(grid[:28, 28:56], generator.generate(7, 9, seed=3)[1])
 
 
-def test_npy_is_the_generator_array(server: Server, generator: Generator):
-    assert np.array_equal(_npy(server.get_ok("/v1/digits/7?count=20&seed=3&format=npy")), generator.generate(7, 20, seed=3))
-    assert np.array_equal(_npy(server.get_ok("/v1/digits/2026?count=3&seed=5&format=npy")), generator.number("2026", 3, seed=5))
-    verified = _npy(server.get_ok("/v1/digits/4?count=5&seed=1&format=npy&verify=true&min_confidence=0.8"))
+def test_npy_is_the_generator_array(server: ServerProcess, generator: Generator):
+    assert np.array_equal(_npy(get_ok(server, "/v1/digits/7?count=20&seed=3&format=npy")), generator.generate(7, 20, seed=3))
+    assert np.array_equal(_npy(get_ok(server, "/v1/digits/2026?count=3&seed=5&format=npy")), generator.number("2026", 3, seed=5))
+    verified = _npy(get_ok(server, "/v1/digits/4?count=5&seed=1&format=npy&verify=true&min_confidence=0.8"))
     assert np.array_equal(verified, generator.generate(4, 5, seed=1, verify=True, min_confidence=0.8))
 
 
-def test_morph_and_walk_are_the_generator_frames(server: Server, generator: Generator):
-    assert np.array_equal(_npy(server.get_ok("/v1/morph/3/8?steps=6&seed=2&format=npy")), generator.morph(3, 8, 6, seed=2))
-    assert np.array_equal(_npy(server.get_ok("/v1/walk/5?steps=7&seed=2&format=npy")), generator.style_walk(5, 7, seed=2))
-    strip = _png(server.get_ok("/v1/morph/3/8?steps=6&seed=2"))
+def test_morph_and_walk_are_the_generator_frames(server: ServerProcess, generator: Generator):
+    assert np.array_equal(_npy(get_ok(server, "/v1/morph/3/8?steps=6&seed=2&format=npy")), generator.morph(3, 8, 6, seed=2))
+    assert np.array_equal(_npy(get_ok(server, "/v1/walk/5?steps=7&seed=2&format=npy")), generator.style_walk(5, 7, seed=2))
+    strip = _png(get_ok(server, "/v1/morph/3/8?steps=6&seed=2"))
     assert strip.shape == (28, 6 * 28)
-    assert server.get_ok("/v1/walk/5?seed=2&format=gif")[:6] == b"GIF89a"
+    assert get_ok(server, "/v1/walk/5?seed=2&format=gif")[:6] == b"GIF89a"
 
 
-def test_zip_holds_the_files_the_cli_writes(server: Server, tmp_path: Path):
+def test_zip_holds_the_files_the_cli_writes(server: ServerProcess, tmp_path: Path):
     out = tmp_path / "cli"
     subprocess.run([sys.executable, "-m", "mnistgen", "4", "--count", "3", "--seed", "2", "--quiet", "--out", str(out),
                     "--model", str(model_path("generator"))], cwd=REPO, check=True)
@@ -140,22 +111,22 @@ def test_zip_holds_the_files_the_cli_writes(server: Server, tmp_path: Path):
     assert served == {path.name: path.read_bytes() for path in out.iterdir()}
 
 
-def test_info_is_what_the_cli_prints(server: Server):
+def test_info_is_what_the_cli_prints(server: ServerProcess):
     printed = json.loads(subprocess.run([sys.executable, "-m", "mnistgen", "--info", "--model", str(model_path("generator"))],
                                         cwd=REPO, check=True, capture_output=True, text=True).stdout)
-    served = json.loads(server.get_ok("/v1/info"))
+    served = json.loads(get_ok(server, "/v1/info"))
     assert served.pop("server")["max_images_per_request"] == MAX_IMAGES
     assert served == {**printed, "model": model_path("generator").name}  # no path of the server's disk
 
 
-def test_health_and_openapi(server: Server):
-    assert json.loads(server.get_ok("/healthz")) == {"status": "ok", "running": 0, "waiting": 0}
-    document = json.loads(server.get_ok("/openapi.json"))
+def test_health_and_openapi(server: ServerProcess):
+    assert json.loads(get_ok(server, "/healthz")) == {"status": "ok", "running": 0, "waiting": 0}
+    document = json.loads(get_ok(server, "/openapi.json"))
     assert set(document["paths"]) == {"/v1/digits/{digits}", "/v1/morph/{digit}/{to}", "/v1/walk/{digit}", "/v1/info",
                                       "/healthz"}
 
 
-def test_cross_origin_is_off_by_default(server: Server):
+def test_cross_origin_is_off_by_default(server: ServerProcess):
     _, headers, _ = server.request("/healthz", headers={"Origin": "http://elsewhere.example"})
     assert "access-control-allow-origin" not in headers
 
@@ -220,7 +191,7 @@ BAD = [
 
 
 @pytest.mark.parametrize(("method", "path", "status", "message"), BAD, ids=[f"{m} {p}"[:60] for m, p, _, _ in BAD])
-def test_bad_request_gets_its_4xx_and_message(server: Server, method: str, path: str, status: int, message: str):
+def test_bad_request_gets_its_4xx_and_message(server: ServerProcess, method: str, path: str, status: int, message: str):
     got, headers, body = server.request(path, method=method)
     assert got == status, body
     assert headers["content-type"] == "application/json"
@@ -228,7 +199,7 @@ def test_bad_request_gets_its_4xx_and_message(server: Server, method: str, path:
     assert document["status"] == status and document["error"].startswith(message), document
 
 
-def _raw(server: Server, data: bytes) -> bytes:
+def _raw(server: ServerProcess, data: bytes) -> bytes:
     """Send bytes as they are and read the whole answer (the server closes after an error)."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=START_TIMEOUT_S) as connection:
         connection.sendall(data)
@@ -238,7 +209,7 @@ def _raw(server: Server, data: bytes) -> bytes:
     return b"".join(chunks)
 
 
-def test_oversized_body_is_refused_unread(server: Server):
+def test_oversized_body_is_refused_unread(server: ServerProcess):
     # declares 2 MB and sends 1 KiB of it: refused on the header, the rest never read
     answer = _raw(server, b"POST /v1/digits/5 HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\nConnection: close\r\n\r\n"
                   + b"x" * 1024)
@@ -249,7 +220,7 @@ def test_oversized_body_is_refused_unread(server: Server):
     assert status == 413 and b"5000 bytes" in body
 
 
-def test_chunked_body_is_refused(server: Server):
+def test_chunked_body_is_refused(server: ServerProcess):
     answer = _raw(server, b"GET /v1/digits/5 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
                   b"5\r\nhello\r\n0\r\n\r\n")
     head, _, body = answer.partition(b"\r\n\r\n")
@@ -262,12 +233,12 @@ HEAVY = "/v1/digits/5?count=5000&seed=1&format=npy"  # ~0.8 s of inference on on
 
 
 def test_requests_past_pool_and_queue_get_503_not_a_hang():
-    busy = Server("--workers", "1", "--queue", "1", "--max-images", "5000", "--cors-origin", "http://app.example")
+    busy = start("--workers", "1", "--queue", "1", "--max-images", "5000", "--cors-origin", "http://app.example")
     try:
-        start = threading.Barrier(10)
+        together = threading.Barrier(10)
 
         def call(_: int) -> tuple[int, dict[str, str], bytes, float]:
-            start.wait()
+            together.wait()
             began = time.perf_counter()
             status, headers, body = busy.request(HEAVY)
             return status, headers, body, time.perf_counter() - began
@@ -291,13 +262,13 @@ def test_requests_past_pool_and_queue_get_503_not_a_hang():
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
 def test_signal_lets_requests_in_flight_finish_then_exits_0(signum: int, generator: Generator):
-    stopping = Server("--workers", "1", "--queue", "8", "--max-images", "5000")
+    stopping = start("--workers", "1", "--queue", "8", "--max-images", "5000")
     in_flight = 4
     with ThreadPoolExecutor(in_flight) as pool:
         futures = [pool.submit(stopping.request, HEAVY) for _ in range(in_flight)]
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:  # all four admitted: one running, three waiting
-            load = json.loads(stopping.get_ok("/healthz"))
+            load = stopping.load()
             if load["running"] + load["waiting"] == in_flight:
                 break
             time.sleep(0.02)
@@ -309,7 +280,7 @@ def test_signal_lets_requests_in_flight_finish_then_exits_0(signum: int, generat
     expected = generator.generate(5, 5000, seed=1)
     for status, _, body in results:
         assert status == 200 and np.array_equal(_npy(body), expected)
-    assert "Traceback" not in "".join(stopping.stderr), "".join(stopping.stderr)
+    assert "Traceback" not in stopping.stderr_text, stopping.stderr_text
     with pytest.raises(OSError):  # no longer listening
         stopping.request("/healthz")
 
@@ -344,7 +315,7 @@ def test_without_the_extra_it_says_what_to_install():
                              "pip install 'mnistgen[serve]'\n")
 
 
-def test_port_in_use_is_one_line(server: Server):
+def test_port_in_use_is_one_line(server: ServerProcess):
     result = _serve_command("--port", str(server.port))
     assert result.returncode == 2 and f"cannot listen on 127.0.0.1:{server.port}" in result.stderr
     assert len(result.stderr.splitlines()) == 1

@@ -22,9 +22,7 @@ import socket
 import struct
 import subprocess
 import sys
-import threading
 import time
-import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -34,8 +32,9 @@ from typing import Any, Optional
 import numpy as np
 
 from tests.bench.cold_start import mnistgen_command
-from tests.bench.options import REPO, Options
+from tests.bench.options import Options
 from tests.bench.stats import ratio
+from tests.serve_process import ServerProcess
 
 LUA = Path(__file__).with_name("serve_wrk.lua")
 CEILING = Path(__file__).with_name("serve_ceiling.py")
@@ -93,7 +92,7 @@ def run(options: Options) -> dict:
     if wrk is None:
         return {**result, "error": "wrk not found on PATH (apt-get install wrk)"}
     try:
-        server = Child(mnistgen_command() + ["serve", "--port", "0", "--model", str(options.generator), *SERVER_OPTIONS])
+        server = ServerProcess(mnistgen_command() + ["serve", "--port", "0", "--model", str(options.generator), *SERVER_OPTIONS])
         try:
             _load(wrk, server.url, "/v1/digits/5?seed=1", 8, 1)  # warm-up, not recorded
             served = {}
@@ -106,7 +105,7 @@ def run(options: Options) -> dict:
         finally:
             result["shutdown_exit_code"] = server.stop()
             result["server_tracebacks"] = server.stderr_text.count("Traceback")
-        ceiling_server = Child([sys.executable, str(CEILING), str(options.generator)])
+        ceiling_server = ServerProcess([sys.executable, str(CEILING), str(options.generator)])
         try:
             _load(wrk, ceiling_server.url, "/v1/digits/5?seed=1", 8, 1)
             ceiling = {(name, c): _load(wrk, ceiling_server.url, path, c, sizes.window_s)
@@ -119,57 +118,6 @@ def run(options: Options) -> dict:
     except (OSError, RuntimeError, ValueError) as exc:
         result["error"] = f"{type(exc).__name__}: {exc}"
     return result
-
-
-class Child:
-    """A server process that prints "listening on http://127.0.0.1:PORT" on stderr once bound."""
-
-    def __init__(self, argv: list[str]):
-        self.process = subprocess.Popen(argv, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE, text=True)
-        self.lines: list[str] = []
-        first = self.process.stderr.readline()
-        self.lines.append(first)
-        threading.Thread(target=self._drain, daemon=True).start()
-        if "listening on http://127.0.0.1:" not in first:
-            self.process.kill()
-            raise RuntimeError(f"server did not start: {first.strip()!r}")
-        self.port = int(first.split("http://127.0.0.1:")[1].split()[0])
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def _drain(self) -> None:
-        for line in self.process.stderr:
-            self.lines.append(line)
-
-    @property
-    def stderr_text(self) -> str:
-        return "".join(self.lines)
-
-    def rss_mib(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        raise RuntimeError("no VmRSS")
-
-    def wait_idle(self, timeout_s: float = 60) -> None:
-        """Until /healthz says no request is running or waiting."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            with urllib.request.urlopen(f"{self.url}/healthz", timeout=30) as response:
-                load = json.load(response)
-            if load["running"] == load["waiting"] == 0:
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"server still busy after {timeout_s} s: {load}")
-
-    def stop(self) -> Optional[int]:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return None
 
 
 # --- wrk -----------------------------------------------------------------------------------
@@ -225,7 +173,7 @@ def _in_process(generator_path: Path, window_s: float) -> dict[str, float]:
 # --- memory across many requests ------------------------------------------------------------
 
 
-def _memory(wrk: str, server: Child, sizes: ServeSizes) -> dict:
+def _memory(wrk: str, server: ServerProcess, sizes: ServeSizes) -> dict:
     samples = [(0, server.rss_mib())]
     done, failed, start = 0, 0, time.monotonic()
     server.wait_idle()
@@ -243,7 +191,7 @@ def _memory(wrk: str, server: Child, sizes: ServeSizes) -> dict:
 # --- faults under load ---------------------------------------------------------------------
 
 
-def _faults(wrk: str, server: Child, sizes: ServeSizes, generator_path: Path) -> dict:
+def _faults(wrk: str, server: ServerProcess, sizes: ServeSizes, generator_path: Path) -> dict:
     from mnistgen import Generator
 
     expected = Generator(generator_path, threads=1).generate(DIGIT, 1, 7)

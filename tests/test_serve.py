@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnistgen import Generator
+from mnistgen import VERIFY_DRAW_FACTOR, Generator
 from mnistgen.limits import (
     InputError,
     check_count,
@@ -35,7 +35,7 @@ from mnistgen.limits import (
     check_seed,
     check_steps,
 )
-from tests.conftest import model_path
+from tests.conftest import digit_short_of_certainty, model_path
 from tests.serve_process import ServerProcess
 
 REPO = Path(__file__).resolve().parents[1]
@@ -197,6 +197,15 @@ def test_bad_request_gets_its_4xx_and_message(server: ServerProcess, method: str
     assert headers["content-type"] == "application/json"
     document = json.loads(body)
     assert document["status"] == status and document["error"].startswith(message), document
+
+
+def test_verification_short_of_samples_is_422_with_the_cli_message(server: ServerProcess, generator: Generator):
+    digit, passing = digit_short_of_certainty(generator, generator.classifier(), count=5, seed=0)
+    status, _, body = server.request(f"/v1/digits/{digit}?count=5&seed=0&verify=true&min_confidence=1&format=npy")
+    assert status == 422
+    assert json.loads(body)["error"] == (
+        f"only {passing} of 5 samples of digit {digit} reached confidence 1.0 in {VERIFY_DRAW_FACTOR * 5} draws "
+        f"(limit {VERIFY_DRAW_FACTOR}x count); lower the minimum confidence")
 
 
 def _raw(server: ServerProcess, data: bytes) -> bytes:

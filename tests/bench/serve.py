@@ -4,11 +4,12 @@
 - throughput: requests/s and p50/p99 latency at concurrency 1, 8 and 64, for one digit a
   request (PNG) and 64 digits a request (npy), beside the same stack answering with constant
   bytes (tests/bench/serve_ceiling.py: the stack's ceiling), and images/s beside
-  Generator.generate in this process;
-- memory: the server's resident memory sampled across MEMORY_REQUESTS requests;
+  Generator.generate in this process on as many threads as the server has workers;
+- memory: the server's resident memory sampled across 100,000 requests, segments of small,
+  64-image and 1,024-image requests taking turns;
 - faults, each while wrk keeps loading the server: malformed requests, clients that reset the
   connection mid-response, slow clients sending their request a byte at a time. wrk's errors
-  count the good requests that failed; afterwards the server must still answer.
+  count the good requests that failed; afterwards the server must still answer. Two rounds.
 
 Every load is bounded in time and stops by itself; nothing is sent anywhere but 127.0.0.1.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import signal
 import socket
@@ -47,6 +49,8 @@ CONCURRENCY = (1, 8, 64)
 SERVER_OPTIONS = ("--max-images", "1024")  # otherwise the defaults: --workers = CPUs, --threads 1, --queue 64
 START_TIMEOUT_S = 120
 HEAVY = f"/v1/digits/{DIGIT}?seed=3&count=1024&format=npy"  # ~800 KB: far more than a small receive buffer
+MEMORY_PATHS = (PAYLOADS["1 digit, png"][0], PAYLOADS[f"{MANY} digits, npy"][0], HEAVY)
+FAULT_ROUNDS = 2
 MALFORMED = [  # each a whole request (or not even that), sent on its own connection
     b"GET /v1/digits/x HTTP/1.1\r\nHost: b\r\n\r\n",
     b"GET /v1/digits/5?count=0 HTTP/1.1\r\nHost: b\r\n\r\n",
@@ -101,7 +105,9 @@ def run(options: Options) -> dict:
                     server.wait_idle()  # wrk hangs up on requests in flight when it stops; their work goes on
                     served[name, c] = _load(wrk, server.url, path, c, sizes.window_s)
             result["memory"] = _memory(wrk, server, sizes)
-            result["faults"] = _faults(wrk, server, sizes, options.generator)
+            # twice: what the first round adds to resident memory (buffers for the large answers,
+            # the allocator's per-thread arenas) should not be added again by the second
+            result["faults"] = [_faults(wrk, server, sizes, options.generator) for _ in range(FAULT_ROUNDS)]
         finally:
             result["shutdown_exit_code"] = server.stop()
             result["server_tracebacks"] = server.stderr_text.count("Traceback")
@@ -112,8 +118,13 @@ def run(options: Options) -> dict:
                        for name, (path, _) in PAYLOADS.items() for c in CONCURRENCY}
         finally:
             ceiling_server.stop()
-        result["in_process_images_per_s"] = _in_process(options.generator, sizes.inprocess_window_s)
-        result["throughput"] = [_row(name, c, served[name, c], ceiling[name, c], result["in_process_images_per_s"])
+        workers = os.cpu_count() or 1  # the server's default --workers
+        result["in_process"] = {
+            "threads": workers,
+            "images_per_s": _in_process(options.generator, sizes.inprocess_window_s, workers),
+            "one_thread_images_per_s": _in_process(options.generator, sizes.inprocess_window_s, 1),
+        }
+        result["throughput"] = [_row(name, c, served[name, c], ceiling[name, c], result["in_process"]["images_per_s"])
                                 for name in PAYLOADS for c in CONCURRENCY]
     except (OSError, RuntimeError, ValueError) as exc:
         result["error"] = f"{type(exc).__name__}: {exc}"
@@ -154,19 +165,28 @@ def _row(name: str, concurrency: int, served: dict, ceiling: dict, in_process: d
             "server_over_in_process": ratio(images_per_s, in_process[str(images)])}
 
 
-def _in_process(generator_path: Path, window_s: float) -> dict[str, float]:
-    """Generator.generate in this process, one onnxruntime thread (as each server worker has)."""
+def _in_process(generator_path: Path, window_s: float, parallel: int) -> dict[str, float]:
+    """Generator.generate in this process, ``parallel`` threads calling it at once on one shared
+    Generator with one onnxruntime thread each: the server's workers without HTTP."""
     from mnistgen import Generator
 
     generator = Generator(generator_path, threads=1)
     rates = {}
     for images in (1, MANY):
-        generator.generate(DIGIT, images, SEED)
-        calls, start = 0, time.perf_counter()
-        while (elapsed := time.perf_counter() - start) < window_s:
-            generator.generate(DIGIT, images, SEED)
-            calls += 1
-        rates[str(images)] = calls * images / elapsed
+        generator.generate(DIGIT, images, SEED)  # warm-up
+        start = time.perf_counter()
+        deadline = start + window_s
+
+        def calls(_: int, images: int = images) -> int:
+            done = 0
+            while time.perf_counter() < deadline:
+                generator.generate(DIGIT, images, SEED)
+                done += 1
+            return done
+
+        with ThreadPoolExecutor(parallel) as pool:
+            total = sum(pool.map(calls, range(parallel)))
+        rates[str(images)] = total * images / (time.perf_counter() - start)
     return rates
 
 
@@ -178,7 +198,8 @@ def _memory(wrk: str, server: ServerProcess, sizes: ServeSizes) -> dict:
     done, failed, start = 0, 0, time.monotonic()
     server.wait_idle()
     while done < sizes.memory_requests and time.monotonic() - start < sizes.memory_max_s:
-        report = _load(wrk, server.url, PAYLOADS["1 digit, png"][0], 8, sizes.memory_segment_s)
+        path = MEMORY_PATHS[(len(samples) - 1) % len(MEMORY_PATHS)]  # segments take turns
+        report = _load(wrk, server.url, path, 8, sizes.memory_segment_s)
         done, failed = done + report["requests"], failed + report["failed"]
         samples.append((done, server.rss_mib()))
     half = next(rss for count, rss in samples if count >= done / 2)

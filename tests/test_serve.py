@@ -36,10 +36,9 @@ from mnistgen.limits import (
     check_steps,
 )
 from tests.conftest import digit_short_of_certainty, model_path
-from tests.serve_process import ServerProcess
+from tests.serve_process import TIMEOUT_S, ServerProcess
 
 REPO = Path(__file__).resolve().parents[1]
-START_TIMEOUT_S = 60
 MAX_IMAGES = 1024
 
 
@@ -210,7 +209,7 @@ def test_verification_short_of_samples_is_422_with_the_cli_message(server: Serve
 
 def _raw(server: ServerProcess, data: bytes) -> bytes:
     """Send bytes as they are and read the whole answer (the server closes after an error)."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=START_TIMEOUT_S) as connection:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT_S) as connection:
         connection.sendall(data)
         chunks = []
         while chunk := connection.recv(65536):
@@ -275,7 +274,7 @@ def test_signal_lets_requests_in_flight_finish_then_exits_0(signum: int, generat
     in_flight = 4
     with ThreadPoolExecutor(in_flight) as pool:
         futures = [pool.submit(stopping.request, HEAVY) for _ in range(in_flight)]
-        deadline = time.monotonic() + START_TIMEOUT_S
+        deadline = time.monotonic() + TIMEOUT_S
         while time.monotonic() < deadline:  # all four admitted: one running, three waiting
             load = stopping.load()
             if load["running"] + load["waiting"] == in_flight:
@@ -284,8 +283,8 @@ def test_signal_lets_requests_in_flight_finish_then_exits_0(signum: int, generat
         else:
             pytest.fail(f"the {in_flight} requests never were in flight together: {load}")
         stopping.process.send_signal(signum)
-        results = [future.result(timeout=START_TIMEOUT_S) for future in futures]
-    assert stopping.process.wait(timeout=START_TIMEOUT_S) == 0
+        results = [future.result(timeout=TIMEOUT_S) for future in futures]
+    assert stopping.process.wait(timeout=TIMEOUT_S) == 0
     expected = generator.generate(5, 5000, seed=1)
     for status, _, body in results:
         assert status == 200 and np.array_equal(_npy(body), expected)

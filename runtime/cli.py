@@ -150,6 +150,12 @@ def _shipped_model() -> str:
 
 def main(argv: Optional[list[str]] = None) -> None:
     """Console entry point: usage errors (unknown option, non-integer --count) are one line too."""
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["serve"]:
+        from mnistgen.serve_cli import main as serve  # the HTTP server: its own options, and an optional extra
+
+        serve(args[1:])
+        return
     run(app, PROG, argv, about=_shipped_model)
 
 

@@ -90,3 +90,21 @@ def test_quantization_measures_fp32_and_both_variants(report: dict):
         assert {"size_mib", "images_per_s", "max_abs_pixel_diff", "label_accuracy_pct", "ship"} <= set(variant)
         if name == "fp32" or variant["error"] is None:  # a variant may fail to quantize; that is reported, not hidden
             assert variant["size_mib"] is not None and variant["images_per_s"] is not None, (name, variant)
+
+
+def test_serve_benchmark_runs_and_no_good_request_fails(tmp_path: Path):
+    """The serve section (run only when named) at --quick sizes: wrk drives a real server."""
+    out = tmp_path / "serve.json"
+    command = [sys.executable, "-m", "tests.bench", "--quick", "--only", "serve", "--json", str(out),
+               "--generator", str(model_path("generator"))]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    serve = json.loads(out.read_text())["serve"]
+    assert serve["error"] is None, serve["error"]
+    assert [(r["payload"], r["concurrency"]) for r in serve["throughput"]] == [
+        (payload, c) for payload in ("1 digit, png", "64 digits, npy") for c in (1, 8, 64)]
+    assert all(r["server"]["failed"] == 0 and r["server_over_ceiling"] is not None for r in serve["throughput"])
+    for faults in serve["faults"]:
+        assert faults["good_requests_failed"] == 0 and faults["malformed_not_4xx"] == 0
+        assert faults["slow_clients_served_correctly"] == faults["slow_clients"] and faults["good_request_after_ok"]
+    assert serve["memory"]["failed"] == 0 and serve["shutdown_exit_code"] == 0 and serve["server_tracebacks"] == 0

@@ -7,7 +7,7 @@ import sys
 from importlib import metadata
 from typing import Any, Callable, Optional, Sequence
 
-from tests.bench import cold_start, dataset, footprint, memory, quantization, throughput, training
+from tests.bench import cold_start, dataset, footprint, memory, quantization, serve, throughput, training
 from tests.bench.options import Options, parse
 from tests.bench.report import table, write_json
 
@@ -20,8 +20,9 @@ RUNNERS: dict[str, Callable[[Options], dict]] = {
     "dataset_memory": dataset.run_memory,
     "training": training.run,
     "quantization": quantization.run,
+    "serve": serve.run,
 }
-VERSIONS_OF = ("numpy", "onnxruntime", "pillow", "typer", "torch")
+VERSIONS_OF = ("numpy", "onnxruntime", "pillow", "typer", "torch", "starlette", "uvicorn")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

@@ -33,7 +33,7 @@ def table(document: dict[str, Any]) -> str:
     for name, render in (("cold_start", _cold), ("throughput", _throughput), ("footprint", _footprint),
                          ("memory", _memory), ("dataset", _dataset),
                          ("dataset_memory", _dataset_memory), ("training", _training),
-                         ("quantization", _quantization)):
+                         ("quantization", _quantization), ("serve", _serve)):
         if name in document:
             lines += ["", *render(document[name])]
     return "\n".join(lines)
@@ -122,4 +122,38 @@ def _quantization(q: dict) -> list[str]:
         lines.append(f"  {name:<27}{fmt(v['size_mib'], 2):>8}{fmt(v['images_per_s'], 0):>10}"
                      f"{fmt(v['max_abs_pixel_diff'], 0):>15}{fmt(v['label_accuracy_pct'], 1):>13}{ship:>6}"
                      + (f"   ({v['error']})" if v["error"] else ""))
+    return lines
+
+
+def _serve(v: dict) -> list[str]:
+    if v.get("error"):
+        return [f"serve: {v['error']}"]
+    lines = [f"serve, wrk on 127.0.0.1 (mnistgen serve {' '.join(v['server_options'])})",
+             "  payload          conc    req/s  p50 ms  p99 ms  failed  ceiling req/s  /ceiling  images/s"
+             f"  in-process ({v['in_process']['threads']} threads)  /in-process"]
+    for r in v["throughput"]:
+        s = r["server"]
+        lines.append(f"  {r['payload']:<15}{r['concurrency']:>5}{fmt(s['requests_per_s'], 0):>9}{fmt(s['p50_ms'], 1):>8}"
+                     f"{fmt(s['p99_ms'], 1):>8}{s['failed']:>8}{fmt(r['ceiling']['requests_per_s'], 0):>15}"
+                     f"{fmt(r['server_over_ceiling'], 2):>10}{fmt(r['images_per_s'], 0):>10}"
+                     f"{fmt(r['in_process_images_per_s'], 0):>12}{fmt(r['server_over_in_process'], 2):>23}")
+    m = v["memory"]
+    lines.append(f"  memory: {m['requests']} requests in {fmt(m['seconds'], 0)} s ({m['failed']} failed), RSS MiB "
+                 f"first segment {fmt(m['rss_first_segment_mib'], 1)}, half-way {fmt(m['rss_half_mib'], 1)}, "
+                 f"end {fmt(m['rss_end_mib'], 1)}, max {fmt(m['rss_max_mib'], 1)}; "
+                 f"second half {m['growth_second_half_mib']:+.1f}")
+    lines.append("    RSS MiB after N requests: " + ", ".join(f"{n}: {rss:.1f}" for n, rss in m["samples"]))
+    for number, f in enumerate(v["faults"], start=1):
+        lines += [
+            f"  faults, round {number}, over {fmt(f['seconds'], 1)} s under load ({f['load']['requests']} good requests, "
+            f"{f['good_requests_failed']} failed: {f['load']['errors']}):",
+            f"    {f['malformed_sent']} malformed -> {f['malformed_by_status']} ({f['malformed_not_4xx']} not 4xx); "
+            f"{f['disconnects']} resets mid-response; {f['slow_clients_served_correctly']}/{f['slow_clients']} "
+            "byte-at-a-time clients served correctly",
+            f"    afterwards: /healthz {f['healthz_after']}, a good request {'ok' if f['good_request_after_ok'] else 'FAILED'}; "
+            f"RSS {fmt(f['rss_before_mib'], 1)} -> {fmt(f['rss_after_mib'], 1)} MiB",
+        ]
+    lines += [
+        f"  SIGTERM exit code {v['shutdown_exit_code']}; tracebacks in the server log: {v['server_tracebacks']}",
+    ]
     return lines

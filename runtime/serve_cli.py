@@ -1,0 +1,148 @@
+"""`mnistgen serve`: the generator over HTTP (Starlette on uvicorn), from the `serve` extra.
+
+Everything is checked and opened before the socket is: a bad option or model file is one line
+on stderr with exit 2, as for `mnistgen DIGIT`. SIGTERM or Ctrl-C stops accepting connections,
+lets the requests in flight finish (up to GRACE_S), and exits 0.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from typing import Any, List, Optional
+
+import typer
+
+from mnistgen.console import fail, one_line, run
+from mnistgen.generator import Generator
+from mnistgen.limits import MAX_COUNT, InputError, ModelError, check_count, check_threads
+
+PROG = "mnistgen serve"
+EXTRA = ("starlette", "uvicorn")
+DEFAULT_MAX_IMAGES = 1024
+DEFAULT_QUEUE = 64
+MAX_WORKERS = 64
+MAX_QUEUE = 10_000
+MAX_CONNECTIONS = 1024
+"""Open connections uvicorn takes before it answers 503 itself: bounds the server's memory."""
+GRACE_S = 30
+"""On SIGTERM, how long requests in flight may take to finish before they are cancelled."""
+KEEP_ALIVE_S = 5
+
+app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
+
+
+@app.command(help="Serve the generator over HTTP: GET /v1/digits/{digits}, /v1/morph/{digit}/{to}, "
+                  "/v1/walk/{digit}, /v1/info, /healthz, /openapi.json (docs/serve.md).")
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; 0.0.0.0 opens it to the network."),
+    port: int = typer.Option(8000, "--port", help="TCP port, 0-65535 (0: any free one, printed at start)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Generator .onnx; default: the shipped model."),
+    classifier: Optional[str] = typer.Option(None, "--classifier", help="Classifier .onnx for verify=true; default: the shipped one."),
+    threads: int = typer.Option(1, "--threads", help="onnxruntime threads per inference, > 0."),
+    workers: Optional[int] = typer.Option(None, "--workers", help=f"Inferences at once, 1-{MAX_WORKERS}; default: the CPU count."),
+    queue: int = typer.Option(DEFAULT_QUEUE, "--queue", help=f"Requests that may wait for a worker, 0-{MAX_QUEUE}; more get 503."),
+    max_images: int = typer.Option(DEFAULT_MAX_IMAGES, "--max-images", help=f"Images one request may ask for, 1-{MAX_COUNT}; more get 413."),
+    cors_origin: List[str] = typer.Option([], "--cors-origin", help="Let pages from this origin call the API (repeatable); default: none."),
+    access_log: bool = typer.Option(False, "--access-log", help="Log every request to stderr."),
+) -> None:
+    try:
+        from mnistgen.serve_app import ServeLimits
+
+        limits = ServeLimits(
+            workers=check_count((os.cpu_count() or 1) if workers is None else workers, MAX_WORKERS, "--workers"),
+            queue=_check_queue(queue),
+            max_images=check_count(max_images, MAX_COUNT, "--max-images"),
+            cors_origins=tuple(cors_origin),
+        )
+        _check_port(port)
+        generator = Generator(model, threads=check_threads(threads), classifier=classifier)
+        generator.classifier()  # opened now: a bad --classifier fails at start, not on the first verify=true
+        info = _info_report(generator)
+        listener = listen(host, port)
+    except (InputError, ModelError) as exc:
+        raise fail(PROG, str(exc), 2) from None
+    _serve(listener, generator, limits, info, access_log)
+
+
+def _check_port(port: int) -> None:
+    if not 0 <= port <= 65535:
+        raise InputError(f"--port must be an integer 0-65535, got {port}")
+
+
+def _check_queue(queue: int) -> int:
+    if not 0 <= queue <= MAX_QUEUE:
+        raise InputError(f"--queue must be an integer 0-{MAX_QUEUE}, got {queue}")
+    return queue
+
+
+def _info_report(generator: Generator) -> dict[str, Any]:
+    """What `mnistgen --info` prints for this model, from that command itself, so /v1/info can
+    never drift from it; the model's path on this machine is cut to its file name."""
+    command = [sys.executable, "-m", "mnistgen", "--info", "--model", str(generator.path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise ModelError(f"mnistgen --info failed for {generator.path}: {result.stderr.strip()}")
+    report = json.loads(result.stdout)
+    report["model"] = generator.path.name
+    return report
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The bound, listening socket, made here so that a port in use is one line before anything
+    starts and --port 0 can say which port it got."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
+    # socket.create_server leaves it 0; without it every response waits ~40 ms for a delayed ACK
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart need not wait out TIME_WAIT
+        listener.bind((host, port))
+        listener.listen(MAX_CONNECTIONS)
+    except OSError as exc:
+        listener.close()
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; --host takes a local address "
+                         "and --port a free port (0 picks one)") from None
+    return listener
+
+
+def uvicorn_config(app: Any, access_log: bool = False) -> Any:
+    """How `mnistgen serve` runs uvicorn (the benchmark's ceiling server runs it the same way)."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app, http="h11", loop="asyncio", lifespan="on",
+        log_level="info" if access_log else "warning", access_log=access_log,
+        limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=KEEP_ALIVE_S,
+        timeout_graceful_shutdown=GRACE_S, server_header=False, proxy_headers=False,
+    )
+
+
+def _serve(listener: socket.socket, generator: Generator, limits: Any, info: dict[str, Any], access_log: bool) -> None:
+    import uvicorn
+
+    from mnistgen.serve_app import create_app
+
+    server = uvicorn.Server(uvicorn_config(create_app(generator, limits, info), access_log))
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM and then raises the signal again for the
+    # handler that was there before it: with these no-ops that finished shutdown exits 0
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: None)
+    host, port = listener.getsockname()[:2]
+    address = f"[{host}]" if ":" in host else host
+    sys.stderr.write(f"{PROG}: listening on http://{address}:{port} (workers {limits.workers}, queue {limits.queue}, "
+                     f"at most {limits.max_images} images a request); Ctrl-C stops\n")
+    sys.stderr.flush()
+    server.run(sockets=[listener])
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    missing = [name for name in EXTRA if importlib.util.find_spec(name) is None]
+    if missing:
+        one_line(PROG, f"needs the serve extra ({', '.join(missing)} not installed): pip install 'mnistgen[serve]'")
+        sys.exit(2)
+    run(app, PROG, argv)

@@ -1,0 +1,329 @@
+"""`mnistgen serve`: a real server process on a free port, spoken to over a real socket.
+
+Pixels against Generator for the same seed, every refusal as a 4xx with the CLI's message in
+JSON, 503 (not a hang) past the pool and queue, and a clean exit 0 on SIGTERM / Ctrl-C with the
+requests in flight answered. Figures under load are the benchmark's (python -m tests.bench
+--only serve), never asserted here.
+"""
+from __future__ import annotations
+
+import io
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mnistgen import VERIFY_DRAW_FACTOR, Generator
+from mnistgen.limits import (
+    InputError,
+    check_count,
+    check_digit,
+    check_min_confidence,
+    check_number,
+    check_number_count,
+    check_seed,
+    check_steps,
+)
+from tests.conftest import digit_short_of_certainty, model_path
+from tests.serve_process import TIMEOUT_S, ServerProcess
+
+REPO = Path(__file__).resolve().parents[1]
+MAX_IMAGES = 1024
+
+
+def start(*options: str) -> ServerProcess:
+    return ServerProcess([sys.executable, "-m", "mnistgen", "serve", "--port", "0", "--model", str(model_path("generator")),
+                          "--classifier", str(model_path("classifier")), *options])
+
+
+def get_ok(server: ServerProcess, path: str) -> bytes:
+    status, _, body = server.request(path)
+    assert status == 200, (path, status, body[:300])
+    return body
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServerProcess]:
+    running = start("--workers", "2", "--max-images", str(MAX_IMAGES))
+    yield running
+    assert running.stop() == 0
+    assert "Traceback" not in running.stderr_text, running.stderr_text
+
+
+@pytest.fixture(scope="module")
+def generator() -> Generator:
+    return Generator(model_path("generator"), classifier=model_path("classifier"))
+
+
+def _npy(body: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(body), allow_pickle=False)
+
+
+def _png(body: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(body)))
+
+
+# --- the pixels: the same seed gives what Generator gives -----------------------------------
+
+
+def test_png_is_generate_for_the_same_seed(server: ServerProcess, generator: Generator):
+    assert np.array_equal(_png(get_ok(server, "/v1/digits/7?seed=3")), generator.generate(7, 1, seed=3)[0])
+    grid = _png(get_ok(server, "/v1/digits/7?seed=3&count=9&grid=true"))
+    assert grid.shape == (84, 84)
+    assert np.array_equal(grid[:28, 28:56], generator.generate(7, 9, seed=3)[1])
+
+
+def test_npy_is_the_generator_array(server: ServerProcess, generator: Generator):
+    assert np.array_equal(_npy(get_ok(server, "/v1/digits/7?count=20&seed=3&format=npy")), generator.generate(7, 20, seed=3))
+    assert np.array_equal(_npy(get_ok(server, "/v1/digits/2026?count=3&seed=5&format=npy")), generator.number("2026", 3, seed=5))
+    verified = _npy(get_ok(server, "/v1/digits/4?count=5&seed=1&format=npy&verify=true&min_confidence=0.8"))
+    assert np.array_equal(verified, generator.generate(4, 5, seed=1, verify=True, min_confidence=0.8))
+
+
+def test_morph_and_walk_are_the_generator_frames(server: ServerProcess, generator: Generator):
+    assert np.array_equal(_npy(get_ok(server, "/v1/morph/3/8?steps=6&seed=2&format=npy")), generator.morph(3, 8, 6, seed=2))
+    assert np.array_equal(_npy(get_ok(server, "/v1/walk/5?steps=7&seed=2&format=npy")), generator.style_walk(5, 7, seed=2))
+    strip = _png(get_ok(server, "/v1/morph/3/8?steps=6&seed=2"))
+    assert strip.shape == (28, 6 * 28)
+    assert get_ok(server, "/v1/walk/5?seed=2&format=gif")[:6] == b"GIF89a"
+
+
+def test_zip_holds_the_files_the_cli_writes(server: ServerProcess, tmp_path: Path):
+    out = tmp_path / "cli"
+    subprocess.run([sys.executable, "-m", "mnistgen", "4", "--count", "3", "--seed", "2", "--quiet", "--out", str(out),
+                    "--model", str(model_path("generator"))], cwd=REPO, check=True)
+    status, headers, body = server.request("/v1/digits/4?count=3&seed=2&format=zip")
+    assert status == 200 and headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        served = {name: archive.read(name) for name in archive.namelist()}
+    assert served == {path.name: path.read_bytes() for path in out.iterdir()}
+
+
+def test_info_is_what_the_cli_prints(server: ServerProcess):
+    printed = json.loads(subprocess.run([sys.executable, "-m", "mnistgen", "--info", "--model", str(model_path("generator"))],
+                                        cwd=REPO, check=True, capture_output=True, text=True).stdout)
+    served = json.loads(get_ok(server, "/v1/info"))
+    assert served.pop("server")["max_images_per_request"] == MAX_IMAGES
+    assert served == {**printed, "model": model_path("generator").name}  # no path of the server's disk
+
+
+def test_health_and_openapi(server: ServerProcess):
+    assert json.loads(get_ok(server, "/healthz")) == {"status": "ok", "running": 0, "waiting": 0}
+    document = json.loads(get_ok(server, "/openapi.json"))
+    assert set(document["paths"]) == {"/v1/digits/{digits}", "/v1/morph/{digit}/{to}", "/v1/walk/{digit}", "/v1/info",
+                                      "/healthz"}
+
+
+def test_cross_origin_is_off_by_default(server: ServerProcess):
+    _, headers, _ = server.request("/healthz", headers={"Origin": "http://elsewhere.example"})
+    assert "access-control-allow-origin" not in headers
+
+
+# --- bad requests: a 4xx, and the message the CLI gives for the same mistake ----------------
+
+
+def _message(check: Callable[..., Any], *args: Any) -> str:
+    with pytest.raises(InputError) as caught:
+        check(*args)
+    return str(caught.value)
+
+
+UNKNOWN = "unknown path"
+BAD = [
+    # (method, path, status, the message or the start of it)
+    ("GET", "/v1/digits/x", 400, _message(check_number, "x")),
+    ("GET", "/v1/digits/12a", 400, _message(check_number, "12a")),
+    ("GET", "/v1/digits/-1", 400, _message(check_number, "-1")),
+    ("GET", "/v1/digits/%C2%B2", 400, _message(check_number, "\u00b2")),  # superscript two: a digit, not 0-9
+    ("GET", "/v1/digits/" + "1" * 33, 400, _message(check_number, "1" * 33)),
+    ("GET", "/v1/digits/5?count=0", 400, _message(check_count, 0)),
+    ("GET", "/v1/digits/5?count=-3", 400, _message(check_count, -3)),
+    ("GET", "/v1/digits/5?count=abc", 400, _message(check_count, "abc")),
+    ("GET", "/v1/digits/5?count=1.5", 400, _message(check_count, "1.5")),
+    ("GET", "/v1/digits/5?count=100001&format=npy", 400, _message(check_count, 100001)),
+    ("GET", "/v1/digits/12?count=50001&format=npy", 400, _message(check_number_count, 50001, 2)),
+    ("GET", "/v1/digits/5?count=2000&format=npy", 413, f"count x digits = 2000 x 1 = 2000 images; this server returns at most {MAX_IMAGES}"),
+    ("GET", "/v1/digits/1234?count=300&format=zip", 413, f"count x digits = 300 x 4 = 1200 images; this server returns at most {MAX_IMAGES}"),
+    ("GET", "/v1/morph/3/8?steps=257", 400, _message(check_steps, 257)),
+    ("GET", "/v1/digits/5?seed=abc", 400, _message(check_seed, "abc")),
+    ("GET", "/v1/digits/5?seed=-1", 400, _message(check_seed, -1)),
+    ("GET", "/v1/digits/5?seed=1e3", 400, _message(check_seed, "1e3")),
+    ("GET", "/v1/digits/5?format=bmp", 400, "format must be one of png, zip, npy, gif, got 'bmp'"),
+    ("GET", "/v1/digits/5?format=", 400, "format must be one of png, zip, npy, gif, got ''"),
+    ("GET", "/v1/digits/5?grid=maybe", 400, "grid must be true or false, got 'maybe'"),
+    ("GET", "/v1/digits/5?grid=true&format=npy", 400, "grid applies only to format png"),
+    ("GET", "/v1/digits/5?count=3", 400, "format png returns one image: add grid=true, use count=1, or format zip, npy or gif"),
+    ("GET", "/v1/digits/12?verify=true", 400, "verify works with a single digit 0-9"),
+    ("GET", "/v1/digits/5?min_confidence=0.5", 400, "min_confidence applies only with verify=true"),
+    ("GET", "/v1/digits/5?verify=true&min_confidence=2", 400, _message(check_min_confidence, 2.0)),
+    ("GET", "/v1/digits/5?verify=true&min_confidence=abc", 400, _message(check_min_confidence, "abc")),
+    ("GET", "/v1/digits/5?model=/etc/passwd", 400, "unknown query parameter 'model'; /v1/digits/5 accepts count, seed"),
+    ("GET", "/v1/digits/5?count=1&count=2", 400, "query parameter 'count' given more than once"),
+    ("GET", "/v1/morph/3/x", 400, _message(check_digit, "x")),
+    ("GET", "/v1/morph/10/3", 400, _message(check_digit, 10)),
+    ("GET", "/v1/morph/3/8?steps=1", 400, _message(check_steps, 1)),
+    ("GET", "/v1/walk/3?steps=abc", 400, _message(check_steps, "abc")),
+    ("GET", "/v1/walk/3?format=zip", 400, "format must be one of png, npy, gif, got 'zip'"),
+    ("GET", "/v1/walk/3?count=2", 400, "unknown query parameter 'count'; /v1/walk/3 accepts steps, seed, format"),
+    ("GET", "/v1/info?model=x.onnx", 400, "unknown query parameter 'model'"),
+    ("GET", "/nope", 404, UNKNOWN),
+    ("GET", "/v1/digits", 404, UNKNOWN),
+    ("GET", "/v1/digits/5/extra", 404, UNKNOWN),
+    ("GET", "/../../etc/passwd", 404, UNKNOWN),
+    ("GET", "/v1/digits/..%2F..%2Fetc%2Fpasswd", 404, UNKNOWN),
+    ("GET", "/static/..%2f..%2fmodels/generator.onnx", 404, UNKNOWN),
+    ("POST", "/v1/digits/5", 405, "method POST is not allowed on /v1/digits/5; use GET"),
+    ("DELETE", "/v1/info", 405, "method DELETE is not allowed on /v1/info; use GET"),
+    ("PUT", "/healthz", 405, "method PUT is not allowed on /healthz; use GET"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "status", "message"), BAD, ids=[f"{m} {p}"[:60] for m, p, _, _ in BAD])
+def test_bad_request_gets_its_4xx_and_message(server: ServerProcess, method: str, path: str, status: int, message: str):
+    got, headers, body = server.request(path, method=method)
+    assert got == status, body
+    assert headers["content-type"] == "application/json"
+    document = json.loads(body)
+    assert document["status"] == status and document["error"].startswith(message), document
+
+
+def test_verification_short_of_samples_is_422_with_the_cli_message(server: ServerProcess, generator: Generator):
+    digit, passing = digit_short_of_certainty(generator, generator.classifier(), count=5, seed=0)
+    status, _, body = server.request(f"/v1/digits/{digit}?count=5&seed=0&verify=true&min_confidence=1&format=npy")
+    assert status == 422
+    assert json.loads(body)["error"] == (
+        f"only {passing} of 5 samples of digit {digit} reached confidence 1.0 in {VERIFY_DRAW_FACTOR * 5} draws "
+        f"(limit {VERIFY_DRAW_FACTOR}x count); lower the minimum confidence")
+
+
+def _raw(server: ServerProcess, data: bytes) -> bytes:
+    """Send bytes as they are and read the whole answer (the server closes after an error)."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT_S) as connection:
+        connection.sendall(data)
+        chunks = []
+        while chunk := connection.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_oversized_body_is_refused_unread(server: ServerProcess):
+    # declares 2 MB and sends 1 KiB of it: refused on the header, the rest never read
+    answer = _raw(server, b"POST /v1/digits/5 HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\nConnection: close\r\n\r\n"
+                  + b"x" * 1024)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413")
+    assert json.loads(body)["error"] == "request body of 2000000 bytes; at most 1024 accepted (no endpoint takes a body)"
+    status, _, body = server.request("/v1/digits/5", body=b"y" * 5000)
+    assert status == 413 and b"5000 bytes" in body
+
+
+def test_chunked_body_is_refused(server: ServerProcess):
+    answer = _raw(server, b"GET /v1/digits/5 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                  b"5\r\nhello\r\n0\r\n\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 411") and "Content-Length" in json.loads(body)["error"]
+
+
+# --- overload, cross-origin on request, shutdown ----------------------------------------------
+
+HEAVY = "/v1/digits/5?count=5000&seed=1&format=npy"  # ~0.8 s of inference on one thread
+
+
+def test_requests_past_pool_and_queue_get_503_not_a_hang():
+    busy = start("--workers", "1", "--queue", "1", "--max-images", "5000", "--cors-origin", "http://app.example")
+    try:
+        together = threading.Barrier(10)
+
+        def call(_: int) -> tuple[int, dict[str, str], bytes, float]:
+            together.wait()
+            began = time.perf_counter()
+            status, headers, body = busy.request(HEAVY)
+            return status, headers, body, time.perf_counter() - began
+
+        with ThreadPoolExecutor(10) as pool:
+            results = list(pool.map(call, range(10)))
+        refused = [r for r in results if r[0] == 503]
+        served = [r for r in results if r[0] == 200]
+        assert len(refused) + len(served) == 10
+        assert len(served) >= 2 and len(refused) >= 1, [r[0] for r in results]  # one running + one waiting always fit
+        for _, headers, body, _seconds in refused:
+            assert headers["retry-after"] == "1"
+            assert json.loads(body)["error"].startswith("server busy: 1 requests running and 1 waiting")
+        assert max(r[3] for r in refused) < min(r[3] for r in served)  # refused at once, not after waiting
+        assert busy.request("/v1/digits/5?seed=1")[0] == 200  # and it still answers
+        _, headers, _ = busy.request("/healthz", headers={"Origin": "http://app.example"})
+        assert headers["access-control-allow-origin"] == "http://app.example"
+    finally:
+        assert busy.stop() == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_signal_lets_requests_in_flight_finish_then_exits_0(signum: int, generator: Generator):
+    stopping = start("--workers", "1", "--queue", "8", "--max-images", "5000")
+    in_flight = 4
+    with ThreadPoolExecutor(in_flight) as pool:
+        futures = [pool.submit(stopping.request, HEAVY) for _ in range(in_flight)]
+        deadline = time.monotonic() + TIMEOUT_S
+        while time.monotonic() < deadline:  # all four admitted: one running, three waiting
+            load = stopping.load()
+            if load["running"] + load["waiting"] == in_flight:
+                break
+            time.sleep(0.02)
+        else:
+            pytest.fail(f"the {in_flight} requests never were in flight together: {load}")
+        stopping.process.send_signal(signum)
+        results = [future.result(timeout=TIMEOUT_S) for future in futures]
+    assert stopping.process.wait(timeout=TIMEOUT_S) == 0
+    expected = generator.generate(5, 5000, seed=1)
+    for status, _, body in results:
+        assert status == 200 and np.array_equal(_npy(body), expected)
+    assert "Traceback" not in stopping.stderr_text, stopping.stderr_text
+    with pytest.raises(OSError):  # no longer listening
+        stopping.request("/healthz")
+
+
+# --- the command itself ------------------------------------------------------------------------
+
+
+def _serve_command(*args: str, prelude: str = "") -> subprocess.CompletedProcess:
+    code = f"import sys; {prelude}from mnistgen.cli import main; main(['serve', *sys.argv[1:]])"
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--workers", "0"], "mnistgen serve: error: --workers must be an integer 1-64, got 0"),
+    (["--port", "70000"], "mnistgen serve: error: --port must be an integer 0-65535, got 70000"),
+    (["--queue", "-1"], "mnistgen serve: error: --queue must be an integer 0-10000, got -1"),
+    (["--max-images", "100001"], "mnistgen serve: error: --max-images must be an integer 1-100000, got 100001"),
+    (["--threads", "0"], "mnistgen serve: error: threads must be a positive integer"),
+    (["--model", "/nonexistent.onnx"], "mnistgen serve: error: model file not found: /nonexistent.onnx"),
+    (["--bogus"], "mnistgen serve: error: No such option: --bogus"),
+])
+def test_bad_option_is_one_line_exit_2(args: list[str], message: str):
+    result = _serve_command(*args)
+    assert result.returncode == 2 and result.stderr.startswith(message), result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_without_the_extra_it_says_what_to_install():
+    result = _serve_command(prelude="sys.modules['uvicorn'] = None; ")
+    assert result.returncode == 2
+    assert result.stderr == ("mnistgen serve: error: needs the serve extra (uvicorn not installed): "
+                             "pip install 'mnistgen[serve]'\n")
+
+
+def test_port_in_use_is_one_line(server: ServerProcess):
+    result = _serve_command("--port", str(server.port))
+    assert result.returncode == 2 and f"cannot listen on 127.0.0.1:{server.port}" in result.stderr
+    assert len(result.stderr.splitlines()) == 1

@@ -9,7 +9,10 @@ A checkpoint is a plain dict of tensors, numbers, strings and lists so that it l
   ``commands`` (the command lines that trained it: the first, then each resume), and
   in full training checkpoints also ``generator``, ``critic``, ``opt_generator``, ``opt_critic``,
   ``perm`` (the order of the epoch in progress), ``critic_step`` and ``rng``;
-- classifier: ``model``, ``test_accuracy``.
+- classifier: ``model``, ``test_accuracy``;
+- encoder: ``model`` (the encoder), ``generator`` (the slim checkpoint of the generator it was
+  trained against, so the export can check the ONNX generator it is paired with), ``generator_step``
+  (encoder steps), ``commands``, ``metrics`` (the last logged losses).
 """
 from __future__ import annotations
 
@@ -24,13 +27,15 @@ from mnistgen.training.models import (
     Classifier,
     ClassifierConfig,
     Critic,
+    Encoder,
+    EncoderConfig,
     CriticConfig,
     Generator,
     GeneratorConfig,
 )
 
 FORMAT_VERSION = 1
-KINDS = ("gan", "classifier")
+KINDS = ("gan", "classifier", "encoder")
 
 
 class CheckpointError(Exception):
@@ -105,6 +110,17 @@ def build_classifier(state: dict[str, Any], path: str = "checkpoint") -> Classif
         raise CheckpointError(f"{path}: classifier config is incomplete or unknown ({error})") from None
     _load_weights(classifier, state["model"], path, "classifier")
     return classifier.eval()
+
+
+def build_encoder(state: dict[str, Any], path: str = "checkpoint") -> Encoder:
+    if "model" not in state:
+        raise CheckpointError(f"{path}: has no encoder weights")
+    try:
+        encoder = Encoder(EncoderConfig(**state["config"]["encoder"]))
+    except (KeyError, TypeError) as error:
+        raise CheckpointError(f"{path}: encoder config is incomplete or unknown ({error})") from None
+    _load_weights(encoder, state["model"], path, "encoder")
+    return encoder.eval()
 
 
 def slim(state: dict[str, Any]) -> dict[str, Any]:

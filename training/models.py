@@ -1,4 +1,5 @@
-"""The three networks: conditional generator, projection critic, reference classifier.
+"""The four networks: conditional generator, projection critic, reference classifier, and the
+encoder that inverts the generator (image, digit -> latent).
 
 Sized for a 2-core CPU: every layer is a native 28x28 (or 14x14, 7x7) convolution. Wider
 networks cost more per step than they gave back in the time budget (the README's experiment
@@ -24,6 +25,14 @@ class GeneratorConfig:
 @dataclass(frozen=True)
 class CriticConfig:
     channels: int = 32  # width at 14x14; 2x at 7x7, 4x at 4x4
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    latent_dim: int = 64  # the generator's
+    channels: int = 32  # width at 14x14; 2x at 7x7, 4x at 4x4
+    embed_dim: int = 16
+    hidden: int = 512
 
 
 @dataclass(frozen=True)
@@ -141,6 +150,41 @@ class Classifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(self.features(x)))
+
+
+class Encoder(nn.Module):
+    """E(image, digit) -> the generator's latent w, so that G(w, digit) redraws the image.
+
+    ``image`` is in 0..1 (N, 1, 28, 28), white on black, as the classifier reads it. The digit
+    enters after the convolutions: the convolutions read the stroke (the hand), and the label
+    tells the head which digit's strokes they were, since the same hand draws a 1 and an 8 with
+    very different pixels. No BatchNorm: an encoded latent must not depend on its batch.
+    """
+
+    def __init__(self, config: EncoderConfig = EncoderConfig()):
+        super().__init__()
+        self.config = config
+        c = config.channels
+        self.features = nn.Sequential(
+            nn.Conv2d(1, c, 4, 2, 1),  # 28 -> 14
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(c, 2 * c, 4, 2, 1),  # 14 -> 7
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * c, 4 * c, 3, 2, 1),  # 7 -> 4
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),
+        )
+        self.embedding = nn.Embedding(NUM_CLASSES, config.embed_dim)
+        self.head = nn.Sequential(
+            nn.Linear(4 * c * 4 * 4 + config.embed_dim, config.hidden),
+            nn.LeakyReLU(0.2),
+            nn.Linear(config.hidden, config.latent_dim),
+        )
+
+    def forward(self, image: torch.Tensor, digit: torch.Tensor) -> torch.Tensor:
+        # centred like the classifier's input, so the first layer starts balanced
+        h = self.features(image - 0.1307)
+        return self.head(torch.cat([h, self.embedding(digit)], dim=1))
 
 
 assert IMAGE_SIDE == 28  # the layer arithmetic above (7 -> 14 -> 28) assumes it

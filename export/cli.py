@@ -32,7 +32,7 @@ def export(
         None, "--latent-scale", help="Generator only: multiply z by this in the graph (truncation, 0-1; default 1)."
     ),
     weights: Optional[Path] = typer.Option(
-        None, "--weights", help="Also write the slim EMA-generator checkpoint here (e.g. models/generator.pt)."
+        None, "--weights", help="Also write the weights the parity tests compare with here: the slim EMA generator (models/generator.pt) or the encoder (models/encoder.pt)."
     ),
     generator: Optional[Path] = typer.Option(
         None, "--generator", help="Encoder only: the generator .onnx it is paired with (checked to be the one it "

@@ -57,8 +57,8 @@ def export_checkpoint(
 ) -> Path:
     """Every input is checked before the slow export, so bad input fails fast and writes nothing.
 
-    ``weights_out`` also writes the slim checkpoint (EMA generator and config only) that ships
-    beside the ONNX file so the parity tests can compare the two. ``generator`` is the generator
+    ``weights_out`` also writes the slim checkpoint (EMA generator and config only; an encoder
+    checkpoint as it is) that ships beside the ONNX file so the parity tests can compare the two. ``generator`` is the generator
     .onnx an encoder is paired with (encoder checkpoints only; default models/generator.onnx).
     """
     evaluation = read_evaluation(eval_json) if eval_json is not None else None
@@ -69,8 +69,9 @@ def export_checkpoint(
     if latent_scale is not None and state["kind"] != "gan":
         raise ExportError("--latent-scale applies to gan checkpoints only")
     if weights_out is not None:
-        if state["kind"] != "gan":
-            raise ExportError("--weights applies to gan checkpoints only (it writes the EMA generator)")
+        if state["kind"] == "classifier":
+            raise ExportError("--weights applies to gan and encoder checkpoints only (it writes the weights the "
+                              "parity tests compare the ONNX file with)")
         check_destination(weights_out)
     if generator is not None and state["kind"] != "encoder":
         raise ExportError("--generator applies to encoder checkpoints only (the generator it is paired with)")
@@ -80,7 +81,7 @@ def export_checkpoint(
     path = EXPORTERS[state["kind"]](state, out_path, evaluation, source=str(checkpoint), **extra)
     if weights_out is not None:
         try:
-            save_checkpoint(slim(state), weights_out)
+            save_checkpoint(slim(state) if state["kind"] == "gan" else state, weights_out)
         except OSError as error:
             raise ExportError(f"{weights_out}: cannot write the weights ({error.strerror or error}); "
                               f"{path} was written") from None

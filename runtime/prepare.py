@@ -35,6 +35,10 @@ CENTRE = 14.0  # MNIST's mean centre of mass is row 13.99, column 14.00 (pixel i
 MAX_PIXELS = 64_000_000
 """Largest picture decoded (64 megapixels: any phone camera); beyond it a small file may expand
 to gigabytes in memory (a decompression bomb), so it is refused from its header, undecoded."""
+PAPER_SIDE = 128
+"""The paper's brightness is estimated on a copy at most this many pixels a side."""
+PAPER_WINDOW = 1 / 6
+"""The closing's window, as a fraction of the picture's short side: wider than any stroke."""
 WORK_SIDE = 512
 """Pictures are shrunk to at most this many pixels a side before cleaning: the digit ends at 20."""
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")
@@ -152,15 +156,22 @@ def prepare_file(path: str | os.PathLike) -> np.ndarray:
 
 
 def _ink(grey: np.ndarray) -> np.ndarray:
-    """How much darker than its local paper each pixel is, as a fraction of the paper's brightness."""
+    """How much darker than its local paper each pixel is, as a fraction of the paper's brightness.
+
+    The paper is a morphological closing of the picture (a maximum, then a minimum, over a window
+    wider than a stroke): it erases the strokes but keeps the edge of a shadow where it is, so
+    a shadow is not taken for ink. It is computed on a small copy (at most PAPER_SIDE a side),
+    since lighting varies slowly, and smoothed.
+    """
     from PIL import Image
 
     height, width = grey.shape
-    block = max(1, round(min(height, width) / 12))
-    rows, cols = -(-height // block), -(-width // block)
-    padded = np.pad(grey, ((0, rows * block - height), (0, cols * block - width)), mode="edge")
-    blocks = padded.reshape(rows, block, cols, block).max(axis=(1, 3))
-    paper = _box_filter(_max_filter(blocks, 3), 3)
+    picture = Image.fromarray(grey)
+    scale = min(1.0, PAPER_SIDE / max(height, width))
+    small = np.asarray(picture.resize((max(1, round(width * scale)), max(1, round(height * scale))),
+                                      Image.Resampling.BOX), dtype=np.float32)
+    window = max(3, round(min(small.shape) * PAPER_WINDOW)) | 1
+    paper = _box_filter(_min_filter(_max_filter(small, window), window), 3)
     smooth = Image.fromarray(paper.astype(np.float32)).resize((width, height), Image.Resampling.BILINEAR)
     paper = np.maximum(np.asarray(smooth, dtype=np.float32), grey)  # paper is never darker than what lies on it
     return np.clip((paper - grey) / np.maximum(paper, 0.05), 0.0, 1.0)
@@ -168,12 +179,23 @@ def _ink(grey: np.ndarray) -> np.ndarray:
 
 def _max_filter(array: np.ndarray, size: int) -> np.ndarray:
     """Separable maximum over a size x size window (edges padded with the edge value)."""
+    return _rank_filter(array, size, np.maximum)
+
+
+def _min_filter(array: np.ndarray, size: int) -> np.ndarray:
+    return _rank_filter(array, size, np.minimum)
+
+
+def _rank_filter(array: np.ndarray, size: int, pick: np.ufunc) -> np.ndarray:
     reach = size // 2
     out = array
     for axis in (0, 1):
         padded = np.pad(out, [(reach, size - 1 - reach) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
         length = out.shape[axis]
-        out = np.max([np.take(padded, range(k, k + length), axis=axis) for k in range(size)], axis=0)
+        result = np.take(padded, range(0, length), axis=axis)
+        for k in range(1, size):
+            result = pick(result, np.take(padded, range(k, k + length), axis=axis))
+        out = result
     return out
 
 

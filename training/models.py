@@ -32,7 +32,7 @@ class EncoderConfig:
     latent_dim: int = 64  # the generator's
     channels: int = 32  # width at 14x14; 2x at 7x7, 4x at 4x4
     embed_dim: int = 16
-    hidden: int = 512
+    hidden: int = 256
 
 
 @dataclass(frozen=True)

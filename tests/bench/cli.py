@@ -7,7 +7,7 @@ import sys
 from importlib import metadata
 from typing import Any, Callable, Optional, Sequence
 
-from tests.bench import cold_start, dataset, footprint, memory, quantization, throughput, training
+from tests.bench import cold_start, dataset, footprint, handwriting, memory, quantization, throughput, training
 from tests.bench.options import Options, parse
 from tests.bench.report import table, write_json
 
@@ -20,6 +20,7 @@ RUNNERS: dict[str, Callable[[Options], dict]] = {
     "dataset_memory": dataset.run_memory,
     "training": training.run,
     "quantization": quantization.run,
+    "handwriting": handwriting.run,
 }
 VERSIONS_OF = ("numpy", "onnxruntime", "pillow", "typer", "torch")
 
@@ -49,6 +50,7 @@ def _meta(options: Options) -> dict[str, Any]:
         "generator": str(options.generator),
         "classifier": str(options.classifier),
         "checkpoint": str(options.checkpoint),
+        "encoder": str(options.encoder),
     }
 
 

@@ -33,7 +33,7 @@ def table(document: dict[str, Any]) -> str:
     for name, render in (("cold_start", _cold), ("throughput", _throughput), ("footprint", _footprint),
                          ("memory", _memory), ("dataset", _dataset),
                          ("dataset_memory", _dataset_memory), ("training", _training),
-                         ("quantization", _quantization)):
+                         ("quantization", _quantization), ("handwriting", _handwriting)):
         if name in document:
             lines += ["", *render(document[name])]
     return "\n".join(lines)
@@ -122,4 +122,16 @@ def _quantization(q: dict) -> list[str]:
         lines.append(f"  {name:<27}{fmt(v['size_mib'], 2):>8}{fmt(v['images_per_s'], 0):>10}"
                      f"{fmt(v['max_abs_pixel_diff'], 0):>15}{fmt(v['label_accuracy_pct'], 1):>13}{ship:>6}"
                      + (f"   ({v['error']})" if v["error"] else ""))
+    return lines
+
+
+def _handwriting(h: dict) -> list[str]:
+    lines = [f"--like, in process (warm, median of {h['repeats']})   ms"]
+    lines += [f"  {name:<42}{fmt(ms, 2):>9}" for name, ms in h["steps_ms"].items()]
+    lines += [f"  first use: {name:<31}{fmt(ms, 1):>9}" for name, ms in h["first_use_ms"].items()]
+    lines.append("--like, whole command (mnistgen 2026)        median wall s   added ms")
+    for name, c in h["whole_command"].items():
+        error = f"   ({c['error']})" if c.get("error") else ""
+        added = "" if name == "plain" else fmt(h["added_ms"][name], 1)
+        lines.append(f"  {name:<42}{fmt(c['median_s']):>12}{added:>11}{error}")
     return lines

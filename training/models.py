@@ -41,6 +41,20 @@ class ClassifierConfig:
     feature_dim: int = 128
 
 
+def strided_features(c: int) -> nn.Sequential:
+    """28x28 image -> flat features (4c x 4 x 4) by three strided convolutions, no normalisation:
+    what the critic and the encoder read a digit with."""
+    return nn.Sequential(
+        nn.Conv2d(1, c, 4, 2, 1),  # 28 -> 14
+        nn.LeakyReLU(0.2),
+        nn.Conv2d(c, 2 * c, 4, 2, 1),  # 14 -> 7
+        nn.LeakyReLU(0.2),
+        nn.Conv2d(2 * c, 4 * c, 3, 2, 1),  # 7 -> 4
+        nn.LeakyReLU(0.2),
+        nn.Flatten(),
+    )
+
+
 class Generator(nn.Module):
     """G(z, digit) -> image in -1..1 (tanh), shape (N, 1, 28, 28).
 
@@ -93,15 +107,7 @@ class Critic(nn.Module):
     def __init__(self, config: CriticConfig = CriticConfig()):
         super().__init__()
         c = config.channels
-        self.features = nn.Sequential(
-            nn.Conv2d(1, c, 4, 2, 1),  # 28 -> 14
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(c, 2 * c, 4, 2, 1),  # 14 -> 7
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(2 * c, 4 * c, 3, 2, 1),  # 7 -> 4
-            nn.LeakyReLU(0.2),
-            nn.Flatten(),
-        )
+        self.features = strided_features(c)
         width = 4 * c * 4 * 4
         self.linear = nn.Linear(width, 1)
         self.projection = nn.Embedding(NUM_CLASSES, width)
@@ -165,15 +171,7 @@ class Encoder(nn.Module):
         super().__init__()
         self.config = config
         c = config.channels
-        self.features = nn.Sequential(
-            nn.Conv2d(1, c, 4, 2, 1),  # 28 -> 14
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(c, 2 * c, 4, 2, 1),  # 14 -> 7
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(2 * c, 4 * c, 3, 2, 1),  # 7 -> 4
-            nn.LeakyReLU(0.2),
-            nn.Flatten(),
-        )
+        self.features = strided_features(c)
         self.embedding = nn.Embedding(NUM_CLASSES, config.embed_dim)
         self.head = nn.Sequential(
             nn.Linear(4 * c * 4 * 4 + config.embed_dim, config.hidden),

@@ -104,16 +104,21 @@ def luminance(picture: Any) -> np.ndarray:
     """A PIL image's grey 0..1, shrunk to WORK_SIDE; transparency composited over the paper the ink is not."""
     from PIL import Image
 
+    if picture.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16-bit and float greys: scaled to 0..1 first
+        grey = np.asarray(picture, dtype=np.float32)
+        top = 65535.0 if picture.mode.startswith("I;16") else max(float(grey.max()), 1.0)
+        picture = Image.fromarray(np.clip(grey / top, 0.0, 1.0).astype(np.float32))
+    elif picture.mode == "P":  # palette: its colours (and any transparent index) before resampling
+        picture = picture.convert("RGBA")
+    elif picture.mode not in ("L", "LA", "RGB", "RGBA"):  # 1-bit, CMYK, YCbCr...
+        picture = picture.convert("RGB")
     if max(picture.size) > WORK_SIDE:
         scale = WORK_SIDE / max(picture.size)
         size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
         picture = picture.resize(size, Image.Resampling.BOX)
-    if picture.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        grey = np.asarray(picture, dtype=np.float32)
-        top = 65535.0 if picture.mode.startswith("I;16") else max(float(grey.max()), 1.0)
-        return np.clip(grey / top, 0.0, 1.0)
-    has_alpha = picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info
-    if not has_alpha:
+    if picture.mode == "F":
+        return np.asarray(picture, dtype=np.float32)
+    if picture.mode not in ("LA", "RGBA") and "transparency" not in picture.info:
         return np.asarray(picture.convert("L"), dtype=np.float32) / 255.0
     rgba = picture.convert("RGBA")
     grey = np.asarray(rgba.convert("L"), dtype=np.float32) / 255.0

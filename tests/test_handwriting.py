@@ -147,7 +147,7 @@ def test_reconstruction_beats_random_latents(generator, classifier, test_digits)
     random = np.stack([generator.generate(int(d), latents=rng.standard_normal((1, generator.latent_dim),
                                                                               dtype=np.float32))[0] for d in labels])
     chance = np.linalg.norm(classifier.features(images) - classifier.features(random), axis=1)
-    assert encoded.mean() < 0.6 * chance.mean()
+    require_with_shipped_models(encoded.mean() < 0.6 * chance.mean(), "the encoder redraws digits far closer than chance")
 
 
 def test_a_hand_writes_every_digit(generator, classifier, test_digits):
@@ -262,13 +262,13 @@ def test_export_refuses_another_generator(tmp_path, encoder_checkpoint_path, gen
 
 def test_cli_writes_a_number_in_the_hand(tmp_path, photo, generator, generator_path, classifier_path, encoder_path):
     path, digit, _ = photo
-    result = cli("2026", "--like", str(path), "--out", "out", *models(generator_path, classifier_path, encoder_path),
-                 cwd=tmp_path)
+    result = cli("2026", "--like", str(path), "--seed", "1", "--out", "out",
+                 *models(generator_path, classifier_path, encoder_path), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     with Image.open(tmp_path / "out" / "2026_0.png") as picture:
         written = np.asarray(picture)
     hand = generator.hand(path)
-    np.testing.assert_array_equal(written, generator.number("2026", latents=hand.latent[None])[0])
+    np.testing.assert_array_equal(written, generator.number("2026", seed=1, latents=hand.latent[None])[0])
     labels, _ = generator.classifier().predict(np.stack([written[:, 28 * i: 28 * (i + 1)] for i in range(4)]))
     require_with_shipped_models(labels.tolist() == [2, 0, 2, 6], "the photo's hand writes 2026 legibly")
 

@@ -31,6 +31,8 @@ def _initializers(path: Path) -> dict[str, np.ndarray]:
     import onnx
     from onnx import numpy_helper
 
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file; --classifier takes the shipped classifier (models/classifier.onnx)")
     try:
         model = onnx.load(str(path))
     except Exception as error:  # onnx raises protobuf's own errors for a bad file

@@ -195,6 +195,10 @@ def train(
     steps: int = typer.Option(EncoderRecipe.steps, min=1, help="Encoder steps: the run stops exactly there."),
     batch_size: int = typer.Option(EncoderRecipe.batch_size, min=2),
     lr: float = typer.Option(EncoderRecipe.lr, min=0.0),
+    latent_weight: float = typer.Option(EncoderRecipe.latent_weight, min=0.0, help="Weight of the latent loss on the generator's pairs."),
+    pixel_weight: float = typer.Option(EncoderRecipe.pixel_weight, min=0.0, help="Weight of the pixel reconstruction loss."),
+    feature_weight: float = typer.Option(EncoderRecipe.feature_weight, min=0.0, help="Weight of the classifier-feature reconstruction loss."),
+    cross_weight: float = typer.Option(EncoderRecipe.cross_weight, min=0.0, help="Weight of the other-digit classification loss."),
     seed: int = typer.Option(EncoderRecipe.seed, min=0),
     threads: int = typer.Option(2, min=1, help="torch intra-op threads (part of reproducibility)."),
     limit: Optional[int] = typer.Option(None, min=1, help="Train on the first N training digits only (smoke runs)."),
@@ -212,7 +216,9 @@ def train(
         real = split.unit_images()
         with torch_threads(threads):
             reader = torch_classifier(classifier, split.images)
-            recipe = replace(EncoderRecipe(), steps=steps, batch_size=batch_size, lr=lr, seed=seed)
+            recipe = replace(EncoderRecipe(), steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+                             latent_weight=latent_weight, pixel_weight=pixel_weight, feature_weight=feature_weight,
+                             cross_weight=cross_weight)
             typer.echo(f"training the encoder on {len(split)} digits and generated pairs, {recipe}")
             result = train_encoder(network, reader, real, split.labels, recipe, log=typer.echo)
         state = checkpoint_state(result, recipe, generator_state, command, time.perf_counter() - began)

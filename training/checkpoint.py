@@ -101,26 +101,24 @@ def build_critic(state: dict[str, Any], path: str = "checkpoint") -> Critic:
     return critic
 
 
-def build_classifier(state: dict[str, Any], path: str = "checkpoint") -> Classifier:
+def _build_model(state: dict[str, Any], path: str, model_class: type, config_class: type, what: str) -> Any:
+    """The ``model`` weights of a classifier or encoder checkpoint in their network, in eval mode."""
     if "model" not in state:
-        raise CheckpointError(f"{path}: has no classifier weights")
+        raise CheckpointError(f"{path}: has no {what} weights")
     try:
-        classifier = Classifier(ClassifierConfig(**state["config"]["classifier"]))
+        model = model_class(config_class(**state["config"][what]))
     except (KeyError, TypeError) as error:
-        raise CheckpointError(f"{path}: classifier config is incomplete or unknown ({error})") from None
-    _load_weights(classifier, state["model"], path, "classifier")
-    return classifier.eval()
+        raise CheckpointError(f"{path}: {what} config is incomplete or unknown ({error})") from None
+    _load_weights(model, state["model"], path, what)
+    return model.eval()
+
+
+def build_classifier(state: dict[str, Any], path: str = "checkpoint") -> Classifier:
+    return _build_model(state, path, Classifier, ClassifierConfig, "classifier")
 
 
 def build_encoder(state: dict[str, Any], path: str = "checkpoint") -> Encoder:
-    if "model" not in state:
-        raise CheckpointError(f"{path}: has no encoder weights")
-    try:
-        encoder = Encoder(EncoderConfig(**state["config"]["encoder"]))
-    except (KeyError, TypeError) as error:
-        raise CheckpointError(f"{path}: encoder config is incomplete or unknown ({error})") from None
-    _load_weights(encoder, state["model"], path, "encoder")
-    return encoder.eval()
+    return _build_model(state, path, Encoder, EncoderConfig, "encoder")
 
 
 def slim(state: dict[str, Any]) -> dict[str, Any]:

@@ -63,7 +63,8 @@ def read_picture(path: str | os.PathLike) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as picture:
+            # only the accepted formats' decoders ever see the bytes: nothing exotic parses user files
+            with Image.open(path, formats=FORMATS) as picture:
                 _check_header(picture, where)
                 picture.draft("L", (WORK_SIDE, WORK_SIDE))  # JPEG: decode at a reduced scale, much faster
                 picture.load()

@@ -1,6 +1,8 @@
 """Render the README's pictures from the shipped model with the runtime API (no torch).
 
-    python docs/pictures.py [--out docs]
+    python docs/pictures.py [--out docs] [--data-dir ../shared/mnist]
+
+handwriting.png (docs/handwriting.md) also needs the shipped encoder and the MNIST test digits.
 """
 from __future__ import annotations
 
@@ -11,6 +13,9 @@ import numpy as np
 
 from mnistgen import Generator, images
 from mnistgen.files import write_atomic
+from mnistgen.training.data import load_split
+
+REPO = Path(__file__).resolve().parents[1]
 
 SEED = 2026
 # The digits drawn worst before the release recipe (doubled, broken strokes), 100 of each for a
@@ -26,10 +31,32 @@ def digit_grid(generator: Generator, columns: int = 10) -> np.ndarray:
     return images.grid(np.concatenate([generator.generate(digit, latents=z) for digit in range(10)]))
 
 
+def handwriting(generator: Generator, data_dir: Path | None) -> np.ndarray:
+    """One row per real MNIST test digit (the first of each class): the digit, a grey rule, then
+    0-9 written by the generator in its hand (its encoded latent)."""
+    test = load_split("test", data_dir)
+    firsts = [int(np.flatnonzero(test.labels == digit)[0]) for digit in range(10)]
+    real, labels = test.images[firsts], test.labels[firsts]
+    latents = generator.encode(real, labels)
+    written = np.stack([generator.generate(digit, latents=latents) for digit in range(10)], axis=1)  # (10, 10, 28, 28)
+    rule = np.full((len(real), 28, 2), 128, dtype=np.uint8)
+    rows = [np.concatenate([real[i], rule[i], *written[i]], axis=1) for i in range(len(real))]
+    return np.concatenate(rows, axis=0)
+
+
+def default_data_dir() -> Path | None:
+    """../shared/mnist beside the checkout, where the tests read MNIST; else load_split's default."""
+    beside = REPO.parent / "shared" / "mnist"
+    return beside if beside.is_dir() else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).parent)
-    out = parser.parse_args().out
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir(),
+                        help="MNIST (for handwriting.png's real digits); default ../shared/mnist, else $MNISTGEN_DATA")
+    args = parser.parse_args()
+    out = args.out
     generator = Generator()
     pictures = {
         "grid.png": digit_grid(generator),
@@ -39,6 +66,7 @@ def main() -> None:
         "verified.png": images.strip(generator.generate(7, count=12, seed=SEED, verify=True)),
         **{f"hundred_{digit}.png": images.grid(generator.generate(digit, count=100, seed=CLOSE_UP_SEED))
            for digit in CLOSE_UP_DIGITS},
+        "handwriting.png": handwriting(generator, args.data_dir),
     }
     for name, pixels in pictures.items():
         print(write_atomic(out / name, images.png_bytes(pixels)))

@@ -1,4 +1,4 @@
-"""mnistgen-export CHECKPOINT [--out PATH] [--eval-json FILE] [--weights PATH]."""
+"""mnistgen-export CHECKPOINT [--out PATH] [--eval-json FILE] [--weights PATH] [--latent-scale S] [--generator PATH]."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,12 +17,13 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
 @app.command()
 def export(
-    checkpoint: Path = typer.Argument(..., help="A gan checkpoint (exports the EMA generator) or a classifier checkpoint."),
+    checkpoint: Path = typer.Argument(..., help="A gan checkpoint (exports the EMA generator), a classifier or an "
+                                                "encoder checkpoint."),
     out: Optional[Path] = typer.Option(
         None,
         "--out",
         help="Where to write the .onnx file.",
-        show_default="models/generator.onnx or models/classifier.onnx, by the checkpoint's kind",
+        show_default="models/generator.onnx, models/classifier.onnx or models/encoder.onnx, by the checkpoint's kind",
     ),
     eval_json: Optional[Path] = typer.Option(
         None, "--eval-json", help="Evaluation figures (JSON from mnistgen-eval) to embed in the metadata."
@@ -31,12 +32,16 @@ def export(
         None, "--latent-scale", help="Generator only: multiply z by this in the graph (truncation, 0-1; default 1)."
     ),
     weights: Optional[Path] = typer.Option(
-        None, "--weights", help="Also write the slim EMA-generator checkpoint here (e.g. models/generator.pt)."
+        None, "--weights", help="Also write the weights the parity tests compare with here: the slim EMA generator (models/generator.pt) or the encoder (models/encoder.pt)."
+    ),
+    generator: Optional[Path] = typer.Option(
+        None, "--generator", help="Encoder only: the generator .onnx it is paired with (checked to be the one it "
+                                  "was trained against; its sha256 goes into the metadata). Default models/generator.onnx."
     ),
 ) -> None:
     """Export a checkpoint to a single-file ONNX model, verified against torch before it is written."""
     try:
-        path = export_checkpoint(checkpoint, out, eval_json, weights, latent_scale)
+        path = export_checkpoint(checkpoint, out, eval_json, weights, latent_scale, generator)
     except CheckpointError as error:
         raise console.fail(PROG, str(error), BAD_INPUT) from None
     except ExportError as error:

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from mnistgen.export.classifier import export_classifier
+from mnistgen.export.encoder import export_encoder
 from mnistgen.export.errors import ExportError
 from mnistgen.export.generator import export_generator
 from mnistgen.export.metadata import validate_evaluation
@@ -13,8 +14,10 @@ from mnistgen.export.writer import check_destination
 from mnistgen.training.checkpoint import load_checkpoint, save_checkpoint, slim
 
 # Relative to the working directory: run from the repo root to refresh the shipped models.
-DEFAULT_OUT = {"gan": Path("models/generator.onnx"), "classifier": Path("models/classifier.onnx")}
-EXPORTERS = {"gan": export_generator, "classifier": export_classifier}
+DEFAULT_OUT = {"gan": Path("models/generator.onnx"), "classifier": Path("models/classifier.onnx"),
+               "encoder": Path("models/encoder.onnx")}
+DEFAULT_GENERATOR = Path("models/generator.onnx")  # what an encoder is paired with, by default
+EXPORTERS = {"gan": export_generator, "classifier": export_classifier, "encoder": export_encoder}
 
 
 def read_evaluation(path: str | os.PathLike) -> str:
@@ -50,11 +53,13 @@ def export_checkpoint(
     eval_json: str | os.PathLike | None = None,
     weights_out: str | os.PathLike | None = None,
     latent_scale: float | None = None,
+    generator: str | os.PathLike | None = None,
 ) -> Path:
     """Every input is checked before the slow export, so bad input fails fast and writes nothing.
 
-    ``weights_out`` also writes the slim checkpoint (EMA generator and config only) that ships
-    beside the ONNX file so the parity tests can compare the two.
+    ``weights_out`` also writes the slim checkpoint (EMA generator and config only; an encoder
+    checkpoint as it is) that ships beside the ONNX file so the parity tests can compare the two. ``generator`` is the generator
+    .onnx an encoder is paired with (encoder checkpoints only; default models/generator.onnx).
     """
     evaluation = read_evaluation(eval_json) if eval_json is not None else None
     state = load_checkpoint(checkpoint)
@@ -64,14 +69,19 @@ def export_checkpoint(
     if latent_scale is not None and state["kind"] != "gan":
         raise ExportError("--latent-scale applies to gan checkpoints only")
     if weights_out is not None:
-        if state["kind"] != "gan":
-            raise ExportError("--weights applies to gan checkpoints only (it writes the EMA generator)")
+        if state["kind"] == "classifier":
+            raise ExportError("--weights applies to gan and encoder checkpoints only (it writes the weights the "
+                              "parity tests compare the ONNX file with)")
         check_destination(weights_out)
-    extra = {} if latent_scale is None else {"latent_scale": latent_scale}
+    if generator is not None and state["kind"] != "encoder":
+        raise ExportError("--generator applies to encoder checkpoints only (the generator it is paired with)")
+    extra: dict = {} if latent_scale is None else {"latent_scale": latent_scale}
+    if state["kind"] == "encoder":
+        extra["generator"] = DEFAULT_GENERATOR if generator is None else Path(generator)
     path = EXPORTERS[state["kind"]](state, out_path, evaluation, source=str(checkpoint), **extra)
     if weights_out is not None:
         try:
-            save_checkpoint(slim(state), weights_out)
+            save_checkpoint(slim(state) if state["kind"] == "gan" else state, weights_out)
         except OSError as error:
             raise ExportError(f"{weights_out}: cannot write the weights ({error.strerror or error}); "
                               f"{path} was written") from None

@@ -8,8 +8,12 @@ Imports only numpy here; onnxruntime loads when a model is opened and Pillow whe
 are encoded, so importing (and the CLI's argument checks) stay fast.
 """
 from mnistgen.classifier import Classifier
+from mnistgen.encoder import Encoder
 from mnistgen.generator import Generator
+from mnistgen.handwriting import Hand, variations
+from mnistgen.prepare import prepare, prepare_file
 from mnistgen.limits import (
+    DEFAULT_SPREAD,
     MAX_COUNT,
     MAX_NUMBER_LENGTH,
     MAX_STEPS,
@@ -22,7 +26,13 @@ from mnistgen.limits import (
 
 __all__ = [
     "Classifier",
+    "Encoder",
     "Generator",
+    "Hand",
+    "prepare",
+    "prepare_file",
+    "variations",
+    "DEFAULT_SPREAD",
     "InputError",
     "ModelError",
     "VerificationError",

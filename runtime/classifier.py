@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from mnistgen.images import uint8_to_unit
-from mnistgen.limits import BATCH_SIZE, InputError, check_threads
+from mnistgen.limits import BATCH_SIZE, check_images, check_threads
 from mnistgen.model_file import check_kind, image_shape, metadata_labels, open_session, require_names, resolve_model_path
 
 CLASSIFIER_FILENAME = "classifier.onnx"
@@ -57,22 +57,10 @@ class Classifier:
         return labels.astype(np.int64), probabilities[np.arange(len(labels)), labels]
 
     def _outputs(self, images: Any, names: tuple[str, ...]) -> list[np.ndarray]:
-        pixels = _check_images(images, self.image_shape)
+        pixels = check_images(images, self.image_shape)
         batches = [
             self._session.run(list(names), {"image": uint8_to_unit(pixels[i : i + BATCH_SIZE])[:, None]})
             for i in range(0, len(pixels), BATCH_SIZE)
         ]
         return [np.concatenate(parts).astype(np.float32, copy=False) for parts in zip(*batches)]
 
-
-def _check_images(images: Any, shape: tuple[int, int]) -> np.ndarray:
-    array = np.asarray(images)
-    if array.ndim == 2:
-        array = array[None]
-    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[1:] != shape or len(array) == 0:
-        height, width = shape
-        raise InputError(
-            f"images must be uint8 arrays of shape (N, {height}, {width}) or ({height}, {width}), "
-            f"got {array.dtype} {array.shape}"
-        )
-    return array

@@ -1,7 +1,7 @@
 """`mnistgen DIGIT ...`: the one command of the runtime, top to bottom: the command, the request
 it builds (every option checked together before any model is opened), and the outputs it writes.
 
-Exit status: 0 done; 2 bad input (options, DIGIT, --out, model file), one line on stderr;
+Exit status: 0 done; 2 bad input (options, DIGIT, --out, model file, --like picture), one line on stderr;
 1 verification could not find enough samples; 130 interrupted. Nothing is left half-written.
 """
 from __future__ import annotations
@@ -17,10 +17,13 @@ import typer
 
 from mnistgen import images as encode
 from mnistgen.console import fail, run, version
+from mnistgen.encoder import shipped_encoder_path
 from mnistgen.files import atomic_files, file_identity
 from mnistgen.generator import GENERATOR_FILENAME, Generator
+from mnistgen.handwriting import variations
 from mnistgen.limits import (
     DEFAULT_MIN_CONFIDENCE,
+    DEFAULT_SPREAD,
     DEFAULT_STEPS,
     MAX_COUNT,
     MAX_NUMBER_LENGTH,
@@ -36,6 +39,7 @@ from mnistgen.limits import (
     check_number_count,
     check_output_dir,
     check_seed,
+    check_spread,
     check_steps,
     check_threads,
 )
@@ -71,15 +75,19 @@ def command(
     morph: Optional[int] = typer.Option(None, "--morph", help="Morph DIGIT into this digit (strip PNG, or --format gif)."),
     steps: Optional[int] = typer.Option(None, "--steps", help=f"Frames for --morph/--style-walk, {MIN_STEPS}-{MAX_STEPS}, default {DEFAULT_STEPS}."),
     style_walk: bool = typer.Option(False, "--style-walk", help="One DIGIT drifting smoothly through handwriting styles."),
+    like: Optional[str] = typer.Option(None, "--like", help="Write in the hand of this picture of one digit (PNG or JPEG)."),
+    like_digit: Optional[int] = typer.Option(None, "--like-digit", help="The digit the --like picture shows (default: the classifier reads it)."),
+    spread: Optional[float] = typer.Option(None, "--spread", help=f"With --like and --count > 1: how far the other samples stray from the hand, 0-1 (1 = random hands), default {DEFAULT_SPREAD}."),
+    encoder: Optional[str] = typer.Option(None, "--encoder", help="Encoder .onnx for --like; default: the shipped one."),
 ) -> None:
     try:
         if info:
-            _print_info(model, threads)
+            _print_info(model, threads, encoder)
             return
         request = build_request(
             digits, count=count, seed=seed, out=out, grid=grid, format=format, model=model, classifier=classifier,
             threads=threads, quiet=quiet, verify=verify, min_confidence=min_confidence, morph=morph, steps=steps,
-            style_walk=style_walk,
+            style_walk=style_walk, like=like, like_digit=like_digit, spread=spread, encoder=encoder,
         )
         _execute(request)
     except (InputError, ModelError) as exc:
@@ -107,7 +115,9 @@ def _execute(request: Request) -> None:
 
 
 def _pictures(request: Request) -> np.ndarray:
-    generator = Generator(request.model, threads=request.threads, classifier=request.classifier)
+    generator = Generator(request.model, threads=request.threads, classifier=request.classifier, encoder=request.encoder)
+    if request.like is not None:
+        return _in_hand(generator, request)
     if request.morph is not None:
         return generator.morph(int(request.digits), request.morph, request.steps, request.seed)
     if request.style_walk:
@@ -121,8 +131,33 @@ def _pictures(request: Request) -> np.ndarray:
     )
 
 
-def _print_info(model: Optional[str], threads: Optional[int]) -> None:
-    generator = Generator(model, threads=threads)
+def _in_hand(generator: Generator, request: Request) -> np.ndarray:
+    """The request written in the hand of its --like picture."""
+    hand = generator.hand(request.like, request.like_digit)
+    if request.morph is not None:
+        return generator.morph(int(request.digits), request.morph, request.steps, latent=hand.latent)
+    latents = variations(hand.latent, request.count, request.spread, request.seed)
+    if len(request.digits) > 1:
+        return generator.number(request.digits, seed=request.seed, latents=latents)
+    return generator.generate(int(request.digits), latents=latents)
+
+
+def _encoder_info(generator: Generator, encoder: Optional[str]) -> dict:
+    """Whether an encoder is present (--like works), and for which generator."""
+    path = shipped_encoder_path() if encoder is None else encoder
+    if path is None:
+        return {"present": False}
+    try:
+        paired = generator.encoder()
+    except ModelError as exc:
+        if encoder is not None:
+            raise
+        return {"present": True, "path": str(path), "usable": False, "problem": str(exc)}
+    return {"present": True, "path": str(paired.path), "usable": True, "generator_sha256": paired.generator_sha256}
+
+
+def _print_info(model: Optional[str], threads: Optional[int], encoder: Optional[str] = None) -> None:
+    generator = Generator(model, threads=threads, encoder=encoder)
     metadata = generator.info
     identity = file_identity(generator.path)
     report = {
@@ -131,6 +166,7 @@ def _print_info(model: Optional[str], threads: Optional[int]) -> None:
         "model_file": identity["file"],
         "model_sha256": identity["sha256"],
         "capabilities": list(generator.capabilities),
+        "encoder": _encoder_info(generator, encoder),
         "model_capabilities": metadata.pop("capabilities", None),
         "limits": {"count": MAX_COUNT, "number_length": MAX_NUMBER_LENGTH, "steps": [MIN_STEPS, MAX_STEPS]},
         **metadata,
@@ -179,6 +215,10 @@ class Request:
     morph: int | None
     steps: int
     style_walk: bool
+    like: str | None = None
+    like_digit: int | None = None
+    spread: float = DEFAULT_SPREAD
+    encoder: str | None = None
 
     @property
     def to_stdout(self) -> bool:
@@ -212,6 +252,10 @@ def build_request(
     morph: int | None,
     steps: int | None,
     style_walk: bool,
+    like: str | None = None,
+    like_digit: int | None = None,
+    spread: float | None = None,
+    encoder: str | None = None,
 ) -> Request:
     """Check each option, then the combinations; InputError names the first problem.
 
@@ -234,6 +278,7 @@ def build_request(
         raise InputError("--min-confidence applies only with --verify")
     if grid and format != "png":
         raise InputError("--grid applies only to --format png (npy and gif always write one file)")
+    _check_like(like, like_digit, spread, encoder, style_walk=style_walk, verify=verify, morph=morph, seed=seed)
     request = Request(
         digits=digits,
         count=_count(count, digits),
@@ -250,9 +295,29 @@ def build_request(
         morph=None if morph is None else check_digit(morph),
         steps=check_steps(DEFAULT_STEPS if steps is None else steps),
         style_walk=style_walk,
+        like=like,
+        like_digit=None if like_digit is None else check_digit(like_digit),
+        spread=check_spread(DEFAULT_SPREAD if spread is None else spread),
+        encoder=encoder,
     )
     _check_output(request)
     return request
+
+
+def _check_like(like: str | None, like_digit: int | None, spread: float | None, encoder: str | None, *,
+                style_walk: bool, verify: bool, morph: int | None, seed: int | None) -> None:
+    if like is None:
+        for value, option in ((like_digit, "--like-digit"), (spread, "--spread"), (encoder, "--encoder")):
+            if value is not None:
+                raise InputError(f"{option} applies only with --like PICTURE")
+        return
+    if style_walk:
+        raise InputError("--like and --style-walk are alternatives: a style walk wanders through random hands, "
+                         "--like keeps one (use --like with --count and --spread for variations)")
+    if verify:
+        raise InputError("--verify does not combine with --like: the hand is given, not drawn until the classifier agrees")
+    if morph is not None and (seed is not None or spread is not None):
+        raise InputError("--like with --morph morphs in the picture's hand itself: it takes no --seed or --spread")
 
 
 def _count(count: int | None, digits: str) -> int:

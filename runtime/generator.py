@@ -14,11 +14,14 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import numpy as np
 
 from mnistgen.classifier import Classifier
+from mnistgen.encoder import Encoder
+from mnistgen.handwriting import Hand, prepared_sample
 from mnistgen.images import unit_to_uint8
 from mnistgen.limits import (
     BATCH_SIZE,
     DEFAULT_MIN_CONFIDENCE,
     DEFAULT_STEPS,
+    LIKE_MIN_CONFIDENCE,
     MAX_COUNT,
     VERIFY_DRAW_FACTOR,
     InputError,
@@ -55,8 +58,10 @@ class Generator:
 
     ``model``: path to a generator .onnx (default: the model shipped in mnistgen.models).
     ``threads``: onnxruntime intra-op threads (default: onnxruntime's choice).
-    ``classifier``: Classifier or path used by ``verify=True`` (default: the shipped classifier,
-    opened on first use).
+    ``classifier``: Classifier or path used by ``verify=True`` and to read a sample's digit
+    (default: the shipped classifier, opened on first use).
+    ``encoder``: Encoder or path for ``encode`` and ``hand`` (default: the shipped encoder, opened
+    on first use and checked to be trained for this generator).
 
     One InferenceSession is created here and shared; ``run`` on it is thread-safe and the
     generator keeps no per-call state, so one instance may serve many threads.
@@ -67,6 +72,7 @@ class Generator:
         model: str | PathLike[str] | None = None,
         threads: int | None = None,
         classifier: Classifier | str | PathLike[str] | None = None,
+        encoder: Encoder | str | PathLike[str] | None = None,
     ):
         self._threads = check_threads(threads)
         path = resolve_model_path(model, GENERATOR_FILENAME)
@@ -75,6 +81,9 @@ class Generator:
         self._classifier_source = classifier
         self._classifier: Classifier | None = None
         self._classifier_lock = threading.Lock()  # one lazy classifier even if threads race to it
+        self._encoder_source = encoder
+        self._encoder: Encoder | None = None
+        self._encoder_lock = threading.Lock()
 
     @property
     def path(self) -> Path:
@@ -98,6 +107,42 @@ class Generator:
     def capabilities(self) -> tuple[str, ...]:
         """What this runtime can do with this model."""
         return ("generate", "numbers", "verify") + (("morph",) if self.spec.can_morph else ()) + ("style-walk",)
+
+    def encoder(self) -> Encoder:
+        """The encoder (opened on first use); ModelError if it was trained for another generator."""
+        with self._encoder_lock:
+            if self._encoder is None:
+                source = self._encoder_source
+                encoder = source if isinstance(source, Encoder) else Encoder(source, threads=self._threads)
+                encoder.check_pair(self.path, self.latent_dim)
+                self._encoder = encoder
+            return self._encoder
+
+    def encode(self, images: Any, digits: Any) -> np.ndarray:
+        """float32 (N, latent_dim): the latents of prepared digit images (uint8 (N, 28, 28) or one
+        (28, 28), white on black, as mnistgen.prepare makes them), each read as its digit (one
+        digit for all, or one per image). ``generate(d, latents=...)`` redraws them as digit d."""
+        return self.encoder().encode(images, digits)
+
+    def hand(self, sample: Any, digit: int | None = None,
+             min_confidence: float = LIKE_MIN_CONFIDENCE) -> Hand:
+        """The hand of one sample: a path to a picture (PNG, JPEG...), a PIL image, or a grey array
+        (a uint8 (28, 28) array is taken as prepared already). ``digit`` is the digit it shows;
+        without it the classifier reads it, and InputError says so when it is not sure to
+        ``min_confidence``. The hand's latent writes any digit: generate(d, latents=[hand.latent])."""
+        image, where = prepared_sample(sample)
+        confidence = None
+        if digit is None:
+            labels, confidences = self.classifier().predict(image)
+            digit, confidence = int(labels[0]), float(confidences[0])
+            if confidence < check_min_confidence(min_confidence):
+                raise InputError(
+                    f"cannot tell which digit {where} shows: the classifier reads a {digit} at only "
+                    f"{100 * confidence:.0f}% confidence (needs {100 * min_confidence:.0f}%); "
+                    "say which digit it is with --like-digit D"
+                )
+        digit = check_digit(digit)
+        return Hand(latent=self.encode(image, digit)[0], digit=digit, confidence=confidence, image=image)
 
     def generate(
         self,
@@ -205,18 +250,26 @@ class Generator:
 
         return [Image.fromarray(a) for a in self.generate(digit, count, seed, latents, **options)]
 
-    def number(self, digits: str, count: int = 1, seed: int | None = None) -> np.ndarray:
+    def number(self, digits: str, count: int | None = None, seed: int | None = None, latents: Any = None) -> np.ndarray:
         """uint8 (count, 28, 28*len(digits)): each sample writes all digits in one hand.
 
         digits: 1-MAX_NUMBER_LENGTH characters 0-9; count x len(digits) <= MAX_COUNT.
+        ``latents`` (count, latent_dim) gives each sample's hand (e.g. a Hand's latent, or
+        variations of it) instead of drawing it; the seed still decides the spacing.
         All digits of one sample share its latent, so they read as one person's hand; a seeded
         -2..2 px shift per digit (from a separate stream, so prefix-stable) breaks the grid spacing.
         Overlaps merge with max, which is what ink on ink looks like in white-on-black.
         """
         digits = check_number(digits)
-        count = check_number_count(count, len(digits))
         latent_rng, jitter_rng = _seed_streams(check_seed(seed), 2)
-        z = _draw(latent_rng, count, self.latent_dim)
+        if latents is None:
+            count = check_number_count(1 if count is None else count, len(digits))
+            z = _draw(latent_rng, count, self.latent_dim)
+        else:
+            z = _check_latents(latents, self.latent_dim)
+            if count is not None and count != len(z):
+                raise InputError(f"count ({count!r}) must match the number of latents ({len(z)}) or be omitted")
+            count = check_number_count(len(z), len(digits))
         shifts = jitter_rng.integers(-NUMBER_JITTER, NUMBER_JITTER + 1, size=(count, len(digits)))
         shifts[:, 0] = np.maximum(shifts[:, 0], 0)  # the outer digits only move inwards: nothing is cut off
         shifts[:, -1] = np.minimum(shifts[:, -1], 0)
@@ -230,10 +283,17 @@ class Generator:
                 _paste_max(canvas, rows, tiles[rows], width * position + int(shift))
         return canvas
 
-    def morph(self, digit_from: int, digit_to: int, steps: int = DEFAULT_STEPS, seed: int | None = None) -> np.ndarray:
-        """uint8 (steps, 28, 28): one latent, label embedding blended from digit_from to digit_to."""
+    def morph(self, digit_from: int, digit_to: int, steps: int = DEFAULT_STEPS, seed: int | None = None,
+              latent: Any = None) -> np.ndarray:
+        """uint8 (steps, 28, 28): one latent, label embedding blended from digit_from to digit_to.
+        ``latent`` (latent_dim,) is the hand to morph in (e.g. a Hand's latent) instead of a seeded draw."""
         digit_from, digit_to, steps = check_digit(digit_from), check_digit(digit_to), check_steps(steps)
-        z = _draw(np.random.default_rng(check_seed(seed)), 1, self.latent_dim)
+        if latent is not None:
+            if seed is not None:
+                raise InputError("latent cannot be combined with seed: pass either a latent or a seed")
+            z = _check_latents(np.asarray(latent, dtype=np.float32).reshape(1, -1), self.latent_dim)
+        else:
+            z = _draw(np.random.default_rng(check_seed(seed)), 1, self.latent_dim)
         mix = np.linspace(0.0, 1.0, steps, dtype=np.float32)
         return self.render(np.repeat(z, steps, axis=0), digit_from, digit_to=digit_to, mix=mix)
 

@@ -10,6 +10,10 @@ from __future__ import annotations
 import os
 from numbers import Integral, Real
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class InputError(ValueError):
@@ -46,6 +50,12 @@ VERIFY_DRAW_FACTOR = 20
 """Verified generation draws at most this many candidates per requested sample."""
 
 DEFAULT_MIN_CONFIDENCE = 0.9
+
+LIKE_MIN_CONFIDENCE = 0.9
+"""The classifier must read a --like sample's digit at least this surely, or be told the digit."""
+
+DEFAULT_SPREAD = 0.3
+"""How far variations of a hand stray: 0 = the hand itself, 1 = hands drawn at random."""
 
 
 def _is_int(value: object) -> bool:
@@ -90,6 +100,28 @@ def check_steps(steps: object) -> int:
 def check_min_confidence(value: object) -> float:
     if not isinstance(value, Real) or isinstance(value, bool) or not 0.0 <= float(value) <= 1.0:
         raise InputError(f"min_confidence must be a number from 0 to 1, got {value!r}")
+    return float(value)
+
+
+def check_images(images: object, shape: tuple[int, int], what: str = "") -> "np.ndarray":
+    """uint8 images (N, height, width), or one (height, width) as N = 1; ``what`` adds what they must be."""
+    import numpy as np  # deferred: this module is imported by callers that only validate
+
+    array = np.asarray(images)
+    if array.ndim == 2:
+        array = array[None]
+    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[1:] != shape or len(array) == 0:
+        height, width = shape
+        raise InputError(
+            f"images must be uint8 arrays of shape (N, {height}, {width}) or ({height}, {width})"
+            f"{', ' + what if what else ''}, got {array.dtype} {array.shape}"
+        )
+    return array
+
+
+def check_spread(value: object) -> float:
+    if not isinstance(value, Real) or isinstance(value, bool) or not 0.0 <= float(value) <= 1.0:
+        raise InputError(f"spread must be a number from 0 (the hand itself) to 1 (random hands), got {value!r}")
     return float(value)
 
 

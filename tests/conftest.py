@@ -1,7 +1,8 @@
 """Shared fixtures: where MNIST is, and which models the tests use.
 
-Models default to the shipped ones in models/; MNISTGEN_TEST_GENERATOR, MNISTGEN_TEST_CLASSIFIER
-and MNISTGEN_TEST_CHECKPOINT point elsewhere (e.g. while developing without trained models).
+Models default to the shipped ones in models/; MNISTGEN_TEST_GENERATOR, MNISTGEN_TEST_CLASSIFIER,
+MNISTGEN_TEST_CHECKPOINT, MNISTGEN_TEST_ENCODER and MNISTGEN_TEST_ENCODER_CHECKPOINT point
+elsewhere (e.g. while developing without trained models).
 A missing model fails, never skips: a release without working models must not pass.
 """
 from __future__ import annotations
@@ -18,6 +19,8 @@ MODELS = {
     "generator": ("MNISTGEN_TEST_GENERATOR", "generator.onnx"),
     "classifier": ("MNISTGEN_TEST_CLASSIFIER", "classifier.onnx"),
     "checkpoint": ("MNISTGEN_TEST_CHECKPOINT", "generator.pt"),
+    "encoder": ("MNISTGEN_TEST_ENCODER", "encoder.onnx"),
+    "encoder_checkpoint": ("MNISTGEN_TEST_ENCODER_CHECKPOINT", "encoder.pt"),
 }
 
 
@@ -59,15 +62,18 @@ def digit_short_of_certainty(generator, classifier, count: int, seed: int) -> tu
     return digit, passing[digit]
 
 
-def release_commands() -> dict[str, list[str]]:
-    """The README's release recipe (between its release markers), each command split into words
-    and keyed by the command (the last line of each): the one place the shipped model's recipe
-    is written down."""
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    block = re.search(r"<!-- release:start -->\n```bash\n(.*?)```\n<!-- release:end -->", text, re.S)
-    assert block, "README.md has no release recipe between <!-- release:start --> and <!-- release:end -->"
+def release_commands(document: str = "README.md", marker: str = "release") -> dict[str, list[str]]:
+    """A release recipe (between its markers, in README.md by default), each command split into
+    words and keyed by the command (the first line of each: the generator's export comes before
+    the encoder's): the one place the shipped models' recipe is written down."""
+    text = (REPO / document).read_text(encoding="utf-8")
+    block = re.search(rf"<!-- {marker}:start -->\n```bash\n(.*?)```\n<!-- {marker}:end -->", text, re.S)
+    assert block, f"{document} has no release recipe between <!-- {marker}:start --> and <!-- {marker}:end -->"
     lines = [line for line in block.group(1).splitlines() if line.strip() and not line.startswith("#")]
-    return {shlex.split(line)[0]: shlex.split(line) for line in lines}
+    commands: dict[str, list[str]] = {}
+    for line in lines:
+        commands.setdefault(shlex.split(line)[0], shlex.split(line))
+    return commands
 
 
 def option(words: list[str], name: str) -> str:
@@ -94,6 +100,16 @@ def classifier_path() -> Path:
 @pytest.fixture(scope="session")
 def checkpoint_path() -> Path:
     return model_path("checkpoint")
+
+
+@pytest.fixture(scope="session")
+def encoder_path() -> Path:
+    return model_path("encoder")
+
+
+@pytest.fixture(scope="session")
+def encoder_checkpoint_path() -> Path:
+    return model_path("encoder_checkpoint")
 
 
 @pytest.fixture(scope="session")

@@ -17,9 +17,10 @@ import pytest
 from tests.conftest import model_path
 
 REPO = Path(__file__).resolve().parents[1]
-OPTIONS = {"--generator": "generator", "--classifier": "classifier", "--checkpoint": "checkpoint"}
+OPTIONS = {"--generator": "generator", "--classifier": "classifier", "--checkpoint": "checkpoint",
+           "--encoder": "encoder"}
 SECTIONS = {"meta", "cold_start", "throughput", "footprint", "memory", "dataset", "dataset_memory", "training",
-            "quantization"}
+            "quantization", "handwriting"}
 
 
 def _model_args() -> list[str]:

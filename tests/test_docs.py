@@ -81,6 +81,8 @@ def _runtime_commands() -> list[tuple[str, list[str]]]:
         outputs = None  # the files of the block's last runtime command
         for line in block.splitlines():
             command, _, comment = (part.strip() for part in line.partition("#"))
+            if command.split()[:2] == ["mnistgen", "serve"]:
+                continue  # a server runs until stopped: tests/test_serve.py starts and queries it
             if command and command.split()[0] in RUNTIME_COMMANDS:
                 outputs = OUTPUT_FILE.findall(comment)
                 commands.append((command, outputs))

@@ -9,7 +9,10 @@ A checkpoint is a plain dict of tensors, numbers, strings and lists so that it l
   ``commands`` (the command lines that trained it: the first, then each resume), and
   in full training checkpoints also ``generator``, ``critic``, ``opt_generator``, ``opt_critic``,
   ``perm`` (the order of the epoch in progress), ``critic_step`` and ``rng``;
-- classifier: ``model``, ``test_accuracy``.
+- classifier: ``model``, ``test_accuracy``;
+- encoder: ``model`` (the encoder), ``generator`` (the slim checkpoint of the generator it was
+  trained against, so the export can check the ONNX generator it is paired with), ``generator_step``
+  (encoder steps), ``commands``, ``metrics`` (the last logged losses).
 """
 from __future__ import annotations
 
@@ -24,13 +27,15 @@ from mnistgen.training.models import (
     Classifier,
     ClassifierConfig,
     Critic,
+    Encoder,
+    EncoderConfig,
     CriticConfig,
     Generator,
     GeneratorConfig,
 )
 
 FORMAT_VERSION = 1
-KINDS = ("gan", "classifier")
+KINDS = ("gan", "classifier", "encoder")
 
 
 class CheckpointError(Exception):
@@ -96,15 +101,24 @@ def build_critic(state: dict[str, Any], path: str = "checkpoint") -> Critic:
     return critic
 
 
-def build_classifier(state: dict[str, Any], path: str = "checkpoint") -> Classifier:
+def _build_model(state: dict[str, Any], path: str, model_class: type, config_class: type, what: str) -> Any:
+    """The ``model`` weights of a classifier or encoder checkpoint in their network, in eval mode."""
     if "model" not in state:
-        raise CheckpointError(f"{path}: has no classifier weights")
+        raise CheckpointError(f"{path}: has no {what} weights")
     try:
-        classifier = Classifier(ClassifierConfig(**state["config"]["classifier"]))
+        model = model_class(config_class(**state["config"][what]))
     except (KeyError, TypeError) as error:
-        raise CheckpointError(f"{path}: classifier config is incomplete or unknown ({error})") from None
-    _load_weights(classifier, state["model"], path, "classifier")
-    return classifier.eval()
+        raise CheckpointError(f"{path}: {what} config is incomplete or unknown ({error})") from None
+    _load_weights(model, state["model"], path, what)
+    return model.eval()
+
+
+def build_classifier(state: dict[str, Any], path: str = "checkpoint") -> Classifier:
+    return _build_model(state, path, Classifier, ClassifierConfig, "classifier")
+
+
+def build_encoder(state: dict[str, Any], path: str = "checkpoint") -> Encoder:
+    return _build_model(state, path, Encoder, EncoderConfig, "encoder")
 
 
 def slim(state: dict[str, Any]) -> dict[str, Any]:

@@ -37,5 +37,9 @@ def train_classifier() -> None:
     _run("mnistgen-train-classifier", "mnistgen.training.classifier")
 
 
+def train_encoder() -> None:
+    _run("mnistgen-train-encoder", "mnistgen.training.encoder")
+
+
 def export() -> None:
     _run("mnistgen-export", "mnistgen.export.cli")

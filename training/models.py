@@ -1,4 +1,5 @@
-"""The three networks: conditional generator, projection critic, reference classifier.
+"""The four networks: conditional generator, projection critic, reference classifier, and the
+encoder that inverts the generator (image, digit -> latent).
 
 Sized for a 2-core CPU: every layer is a native 28x28 (or 14x14, 7x7) convolution. Wider
 networks cost more per step than they gave back in the time budget (docs/training.md's experiment
@@ -27,9 +28,31 @@ class CriticConfig:
 
 
 @dataclass(frozen=True)
+class EncoderConfig:
+    latent_dim: int = 64  # the generator's
+    channels: int = 32  # width at 14x14; 2x at 7x7, 4x at 4x4
+    embed_dim: int = 16
+    hidden: int = 256
+
+
+@dataclass(frozen=True)
 class ClassifierConfig:
     channels: int = 32
     feature_dim: int = 128
+
+
+def strided_features(c: int) -> nn.Sequential:
+    """28x28 image -> flat features (4c x 4 x 4) by three strided convolutions, no normalisation:
+    what the critic and the encoder read a digit with."""
+    return nn.Sequential(
+        nn.Conv2d(1, c, 4, 2, 1),  # 28 -> 14
+        nn.LeakyReLU(0.2),
+        nn.Conv2d(c, 2 * c, 4, 2, 1),  # 14 -> 7
+        nn.LeakyReLU(0.2),
+        nn.Conv2d(2 * c, 4 * c, 3, 2, 1),  # 7 -> 4
+        nn.LeakyReLU(0.2),
+        nn.Flatten(),
+    )
 
 
 class Generator(nn.Module):
@@ -84,15 +107,7 @@ class Critic(nn.Module):
     def __init__(self, config: CriticConfig = CriticConfig()):
         super().__init__()
         c = config.channels
-        self.features = nn.Sequential(
-            nn.Conv2d(1, c, 4, 2, 1),  # 28 -> 14
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(c, 2 * c, 4, 2, 1),  # 14 -> 7
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(2 * c, 4 * c, 3, 2, 1),  # 7 -> 4
-            nn.LeakyReLU(0.2),
-            nn.Flatten(),
-        )
+        self.features = strided_features(c)
         width = 4 * c * 4 * 4
         self.linear = nn.Linear(width, 1)
         self.projection = nn.Embedding(NUM_CLASSES, width)
@@ -141,6 +156,33 @@ class Classifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(self.features(x)))
+
+
+class Encoder(nn.Module):
+    """E(image, digit) -> the generator's latent w, so that G(w, digit) redraws the image.
+
+    ``image`` is in 0..1 (N, 1, 28, 28), white on black, as the classifier reads it. The digit
+    enters after the convolutions: the convolutions read the stroke (the hand), and the label
+    tells the head which digit's strokes they were, since the same hand draws a 1 and an 8 with
+    very different pixels. No BatchNorm: an encoded latent must not depend on its batch.
+    """
+
+    def __init__(self, config: EncoderConfig = EncoderConfig()):
+        super().__init__()
+        self.config = config
+        c = config.channels
+        self.features = strided_features(c)
+        self.embedding = nn.Embedding(NUM_CLASSES, config.embed_dim)
+        self.head = nn.Sequential(
+            nn.Linear(4 * c * 4 * 4 + config.embed_dim, config.hidden),
+            nn.LeakyReLU(0.2),
+            nn.Linear(config.hidden, config.latent_dim),
+        )
+
+    def forward(self, image: torch.Tensor, digit: torch.Tensor) -> torch.Tensor:
+        # centred like the classifier's input, so the first layer starts balanced
+        h = self.features(image - 0.1307)
+        return self.head(torch.cat([h, self.embedding(digit)], dim=1))
 
 
 assert IMAGE_SIDE == 28  # the layer arithmetic above (7 -> 14 -> 28) assumes it

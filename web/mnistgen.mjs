@@ -6,6 +6,9 @@
  *   const g = await load('../models/generator.onnx');        // URL, path or bytes
  *   const { pixels, count, height, width } = await g.generate(7, { count: 4, seed: 1 });
  *   await g.number('2026', { count: 3, seed: 1 });           // one hand per sample
+ *   const e = await loadEncoder('../models/encoder.onnx', { generator: g });
+ *   const { latents } = await e.encode(prepareDrawing(ink, h, w), 7);  // a drawn 7's hand
+ *   await g.number('2026', { latents });                     // 2026 in that hand
  *
  * No bundler: the runtime is imported lazily by bare name, which the page maps with an import
  * map and Node resolves from web/node_modules. The input rules, limits and messages are the
@@ -19,9 +22,15 @@ export const MAX_NUMBER_LENGTH = 32;
 export const BATCH_SIZE = 256;
 /** Each digit of a number moves by a seeded -2..2 px so the spacing looks handwritten. */
 export const NUMBER_JITTER = 2;
+/** How far variations of a hand stray: 0 = the hand itself, 1 = hands drawn at random (Python's DEFAULT_SPREAD). */
+export const DEFAULT_SPREAD = 0.3;
 const FORMAT_VERSIONS = ['1'];
-const KIND = 'generator';
 const MORPH_INPUTS = ['digit_to', 'mix'];
+/** MNIST's preparation (runtime/prepare.py): the ink into a 20 px box, centre of mass at 14 in 28 x 28. */
+export const SIDE = 28;
+const BOX = 20;
+const CENTRE = 14;
+const TRIM = 0.002;
 
 export class InputError extends Error {
   constructor(message) {
@@ -339,10 +348,10 @@ function decodeMetadata(raw) {
   return decoded;
 }
 
-function checkKind(raw, where) {
-  if (raw.kind !== KIND) {
+function checkKind(raw, where, kind) {
+  if (raw.kind !== kind) {
     const what = raw.kind === undefined ? 'no mnistgen metadata' : `kind ${JSON.stringify(raw.kind)}`;
-    throw new ModelError(`${where} is not an mnistgen ${KIND} model (${what}); expected metadata kind "${KIND}"`);
+    throw new ModelError(`${where} is not an mnistgen ${kind} model (${what}); expected metadata kind "${kind}"`);
   }
   if (!FORMAT_VERSIONS.includes(raw.format_version)) {
     throw new ModelError(
@@ -448,16 +457,29 @@ function sessionOptions(ort, runtime, threads) {
  * `threads` (wasm default 1; native default onnxruntime's choice).
  */
 export async function load(model, options = {}) {
-  const { runtime = IN_NODE ? 'node' : 'wasm', threads } = checkOptions(options, ['runtime', 'threads']);
+  const { ort, session, where, proto, latentDim, sha256 } = await openModel(model, options, 'generator');
+  try {
+    const labels = metadataLabels(proto.metadata, where);
+    return new Generator(ort, session, { ...readSpec(session, where, latentDim), labels, where, proto, sha256 });
+  } catch (error) {
+    await session.release();
+    throw error;
+  }
+}
+
+/** An mnistgen model of `kind`: its session, metadata and sha256, checked before the session opens. */
+async function openModel(model, options, kind) {
+  const accepted = kind === 'encoder' ? ['generator', 'runtime', 'threads'] : ['runtime', 'threads'];
+  const { runtime = IN_NODE ? 'node' : 'wasm', threads } = checkOptions(options, accepted);
   checkThreads(threads);
   // the runtime's code loads while the model downloads; a bad model is still reported first
   const runtimeImport = importRuntime(runtime);
   runtimeImport.catch(() => {}); // awaited below; unobserved until then
   const { bytes, where } = await readBytes(model);
   const proto = readModelProto(bytes, where);
-  checkKind(proto.metadata, where);
+  checkKind(proto.metadata, where, kind);
   const latentDim = metadataLatentDim(proto.metadata, where);
-  const labels = metadataLabels(proto.metadata, where);
+  const sha256 = await digest(bytes);
   const ort = await runtimeImport;
   let session;
   try {
@@ -466,8 +488,38 @@ export async function load(model, options = {}) {
     const reason = String(error.message ?? error).trim().split('\n')[0].slice(0, 200);
     throw new ModelError(`cannot load model ${where}: onnxruntime refused it (${reason})`);
   }
+  return { ort, session, where, proto, latentDim, sha256 };
+}
+
+async function digest(bytes) {
+  const hash = new Uint8Array(await webCrypto.subtle.digest('SHA-256', bytes));
+  return Array.from(hash, (byte) => byte.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * Open an encoder for `generator` (a loaded Generator): it must be the encoder trained for that
+ * generator's file (its metadata's generator_sha256), or ModelError says so. Options as load's.
+ */
+export async function loadEncoder(model, options = {}) {
+  const { generator } = checkOptions(options, ['generator', 'runtime', 'threads']);
+  if (!(generator instanceof Generator)) {
+    throw new InputError(`loadEncoder needs { generator }: the Generator from load() it encodes for, got ${show(generator)}`);
+  }
+  const { ort, session, where, proto, latentDim } = await openModel(model, options, 'encoder');
   try {
-    return new Generator(ort, session, { ...readSpec(session, where, latentDim), labels, where, proto });
+    const paired = proto.metadata.generator_sha256;
+    if (paired !== generator.sha256 || latentDim !== generator.latentDim) {
+      throw new ModelError(
+        `${where} is an encoder for another generator (it was trained for ${proto.metadata.generator_file ?? '?'} sha256 `
+        + `${String(paired).slice(0, 12)}, this generator ${generator.source} is ${generator.sha256.slice(0, 12)}); `
+        + 'retrain and export the encoder for this generator (docs/handwriting.md)',
+      );
+    }
+    const inputs = byName(session.inputMetadata);
+    for (const name of ['image', 'digit']) {
+      if (!(name in inputs)) throw new ModelError(`${where}: model lacks input ${name}`);
+    }
+    return new Encoder(ort, session, { latentDim, where, proto });
   } catch (error) {
     await session.release();
     throw error;
@@ -541,6 +593,8 @@ class Generator {
     this.labels = spec.labels;
     this.inputNames = spec.inputNames;
     this.source = spec.where;
+    /** sha256 of the model file (hex): what an encoder records of the generator it was trained for. */
+    this.sha256 = spec.sha256;
     /** The model's metadata_props, JSON values decoded. */
     this.info = decodeMetadata(spec.proto.metadata);
     this.irVersion = spec.proto.irVersion;
@@ -677,4 +731,176 @@ function pasteMax(canvas, canvasWidth, row, tiles, height, width, left) {
       if (value > canvas[target + x]) canvas[target + x] = value;
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handwriting: the encoder, the drawing pad's preparation, and variations of a hand
+
+function checkDigits(digits, count) {
+  const values = typeof digits === 'number' ? new Array(count).fill(digits) : Array.from(digits ?? []);
+  if (values.length !== count) {
+    throw new InputError(`digits must be one digit 0-9 or one per image (${count}), got ${show(digits)}`);
+  }
+  values.forEach(checkDigit);
+  return values;
+}
+
+class Encoder {
+  constructor(ort, session, spec) {
+    this.ort = ort;
+    this.session = session;
+    this.latentDim = spec.latentDim;
+    this.source = spec.where;
+    this.info = decodeMetadata(spec.proto.metadata);
+  }
+
+  /**
+   * Prepared digits (Uint8Array of count x 28 x 28, white on black, as prepareDrawing or
+   * Python's mnistgen.prepare make them) and the digit each shows (one for all, or one each) ->
+   * {latents: Float32Array(count x latentDim), count}: the generator redraws image i from
+   * latent i; with another digit it writes that digit in the same hand.
+   */
+  async encode(images, digits) {
+    const size = SIDE * SIDE;
+    const count = images instanceof Uint8Array ? images.length / size : NaN;
+    if (!Number.isInteger(count) || count < 1 || count > MAX_COUNT) {
+      throw new InputError(`images must be a Uint8Array of count x ${SIDE} x ${SIDE} prepared digits, got ${show(images)}`);
+    }
+    const labels = checkDigits(digits, count);
+    const latents = new Float32Array(count * this.latentDim);
+    for (let start = 0; start < count; start += BATCH_SIZE) {
+      const n = Math.min(BATCH_SIZE, count - start);
+      const unit = new Float32Array(n * size);
+      // float32 division, as Python's uint8_to_unit
+      for (let i = 0; i < n * size; i += 1) unit[i] = Math.fround(images[start * size + i] / 255);
+      const feeds = {
+        image: new this.ort.Tensor('float32', unit, [n, 1, SIDE, SIDE]),
+        digit: new this.ort.Tensor('int64', BigInt64Array.from(labels.slice(start, start + n), BigInt), [n]),
+      };
+      const { latent } = await this.session.run(feeds);
+      latents.set(latent.data, start * this.latentDim);
+      latent.dispose?.();
+    }
+    return { latents, count };
+  }
+
+  async release() {
+    await this.session.release();
+  }
+}
+
+/**
+ * A drawing of one digit -> a 28 x 28 digit prepared as MNIST's (Uint8Array, white on black):
+ * cropped to its ink (all but 0.2% of the ink mass at each side), scaled into a 20 x 20 box with
+ * its aspect kept (area averaging), the darkest ink at 255, and placed with its centre of mass at
+ * row and column 14. `ink` is Float32Array(height x width), 0 = paper, 1 = full ink: a drawing
+ * pad's strokes, with no shadow or paper to clean (Python's mnistgen.prepare handles photos).
+ */
+export function prepareDrawing(ink, height, width) {
+  if (!(ink instanceof Float32Array) || !Number.isInteger(height) || !Number.isInteger(width)
+      || height < 1 || width < 1 || ink.length !== height * width) {
+    throw new InputError(`ink must be a Float32Array of height x width values 0..1, got ${show(ink)}`);
+  }
+  const rows = new Float64Array(height);
+  const cols = new Float64Array(width);
+  for (let y = 0; y < height; y += 1) {
+    for (let x = 0; x < width; x += 1) {
+      const value = Math.min(Math.max(ink[y * width + x], 0), 1);
+      rows[y] += value;
+      cols[x] += value;
+    }
+  }
+  const total = rows.reduce((a, b) => a + b, 0);
+  if (!(total > 0)) throw new InputError('the drawing is empty: draw one digit first');
+  const [top, bottom] = span(rows, total);
+  const [left, right] = span(cols, total);
+  const scale = BOX / Math.max(bottom - top, right - left);
+  const boxHeight = Math.max(1, Math.round((bottom - top) * scale));
+  const boxWidth = Math.max(1, Math.round((right - left) * scale));
+  const box = areaResize(ink, width, top, bottom, left, right, boxHeight, boxWidth);
+  const peak = box.reduce((a, b) => Math.max(a, b), 0);
+  let mass = 0;
+  let rowMoment = 0;
+  let colMoment = 0;
+  for (let y = 0; y < boxHeight; y += 1) {
+    for (let x = 0; x < boxWidth; x += 1) {
+      const value = box[y * boxWidth + x] / peak;
+      box[y * boxWidth + x] = value;
+      mass += value;
+      rowMoment += value * y;
+      colMoment += value * x;
+    }
+  }
+  const place = (moment, size) => Math.min(Math.max(Math.round(CENTRE - moment / mass), 0), SIDE - size);
+  const y0 = place(rowMoment, boxHeight);
+  const x0 = place(colMoment, boxWidth);
+  const out = new Uint8Array(SIDE * SIDE);
+  for (let y = 0; y < boxHeight; y += 1) {
+    for (let x = 0; x < boxWidth; x += 1) out[(y0 + y) * SIDE + x0 + x] = toGrey(box[y * boxWidth + x]);
+  }
+  return out;
+}
+
+/** [start, stop) of the rows (or columns) holding all but TRIM of the ink mass at each side. */
+function span(profile, total) {
+  let start = 0;
+  let cumulative = 0;
+  while (start < profile.length - 1 && cumulative + profile[start] <= TRIM * total) cumulative += profile[start++];
+  let stop = profile.length;
+  cumulative = 0;
+  while (stop > start + 1 && cumulative + profile[stop - 1] <= TRIM * total) cumulative += profile[--stop];
+  return [start, stop];
+}
+
+/** The crop [top, bottom) x [left, right) of `ink` resampled to outHeight x outWidth by area averaging. */
+function areaResize(ink, width, top, bottom, left, right, outHeight, outWidth) {
+  const weights = (start, stop, size) => {
+    const step = (stop - start) / size;
+    return Array.from({ length: size }, (_, i) => {
+      const from = start + i * step;
+      const to = from + step;
+      const parts = [];
+      for (let k = Math.floor(from); k < Math.ceil(to); k += 1) {
+        const overlap = Math.min(to, k + 1) - Math.max(from, k);
+        if (overlap > 0) parts.push([k, overlap / step]);
+      }
+      return parts;
+    });
+  };
+  const rowWeights = weights(top, bottom, outHeight);
+  const colWeights = weights(left, right, outWidth);
+  const out = new Float32Array(outHeight * outWidth);
+  for (let y = 0; y < outHeight; y += 1) {
+    for (let x = 0; x < outWidth; x += 1) {
+      let sum = 0;
+      for (const [row, wy] of rowWeights[y]) {
+        for (const [col, wx] of colWeights[x]) sum += wy * wx * Math.min(Math.max(ink[row * width + col], 0), 1);
+      }
+      out[y * outWidth + x] = sum;
+    }
+  }
+  return out;
+}
+
+/**
+ * count latents around `latent` (Float32Array(latentDim)): the first is the hand itself, each
+ * other sqrt(1 - spread^2) * latent + spread * noise (standard normal, from `seed` as JS seeds
+ * go), as Python's mnistgen.variations. spread 0-1, default DEFAULT_SPREAD.
+ */
+export function variations(latent, count, { spread = DEFAULT_SPREAD, seed } = {}) {
+  if (!(latent instanceof Float32Array) || latent.length < 1) {
+    throw new InputError(`latent must be a Float32Array, got ${show(latent)}`);
+  }
+  checkCount(count);
+  if (typeof spread !== 'number' || !(spread >= 0 && spread <= 1)) {
+    throw new InputError(`spread must be a number from 0 (the hand itself) to 1 (random hands), got ${show(spread)}`);
+  }
+  const noise = drawLatents(new Stream(checkSeed(seed) ?? freshSeed(), 2), count, latent.length);
+  const keep = Math.fround(Math.sqrt(1 - spread * spread));
+  const out = new Float32Array(count * latent.length);
+  for (let i = 0; i < out.length; i += 1) {
+    const j = i % latent.length;
+    out[i] = i < latent.length ? latent[j] : Math.fround(keep * latent[j] + Math.fround(spread) * noise[i]);
+  }
+  return out;
 }

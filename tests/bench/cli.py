@@ -7,7 +7,7 @@ import sys
 from importlib import metadata
 from typing import Any, Callable, Optional, Sequence
 
-from tests.bench import cold_start, dataset, footprint, memory, quantization, serve, throughput, training
+from tests.bench import cold_start, dataset, footprint, handwriting, memory, quantization, serve, throughput, training
 from tests.bench.options import Options, parse
 from tests.bench.report import table, write_json
 
@@ -21,6 +21,7 @@ RUNNERS: dict[str, Callable[[Options], dict]] = {
     "training": training.run,
     "quantization": quantization.run,
     "serve": serve.run,
+    "handwriting": handwriting.run,
 }
 VERSIONS_OF = ("numpy", "onnxruntime", "pillow", "typer", "torch", "starlette", "uvicorn")
 
@@ -50,6 +51,7 @@ def _meta(options: Options) -> dict[str, Any]:
         "generator": str(options.generator),
         "classifier": str(options.classifier),
         "checkpoint": str(options.checkpoint),
+        "encoder": str(options.encoder),
     }
 
 

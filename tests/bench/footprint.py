@@ -26,7 +26,8 @@ def run(options: Options) -> dict:
         "torch": _describe(TORCH_ROOTS, torch),
         "ratio_torch_over_runtime": ratio(torch.total, runtime.total) if "torch" in torch.sizes else None,
         "wheel": _wheel() if options.sizes.build_wheel else {"mib": None, "error": "skipped with --quick"},
-        "models_mib": {path.name: _file_mib(path) for path in (options.generator, options.classifier, options.checkpoint)},
+        "models_mib": {path.name: _file_mib(path) for path in (options.generator, options.classifier, options.checkpoint,
+                                                                   options.encoder)},
     }
 
 

@@ -8,7 +8,8 @@ from typing import Optional, Sequence
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "models"
-SECTIONS = ("cold_start", "throughput", "footprint", "memory", "dataset", "dataset_memory", "training", "quantization")
+SECTIONS = ("cold_start", "throughput", "footprint", "memory", "dataset", "dataset_memory", "training", "quantization",
+            "handwriting")
 OWN_SECTIONS = ("serve",)
 """Run only when named in --only: minutes of load on a server, and wrk and the serve extra to drive it."""
 
@@ -49,6 +50,7 @@ class Options:
     generator: Path
     classifier: Path
     checkpoint: Path
+    encoder: Path
     run_dir: Optional[Path]
     eval_report: Optional[Path]
     sections: tuple[str, ...]
@@ -64,7 +66,7 @@ def parse(argv: Optional[Sequence[str]] = None) -> Options:
         sizes = Sizes(**{**sizes.__dict__, "dataset_per_digit": args.dataset_per_digit})
     return Options(
         quick=args.quick, json_out=args.json, generator=args.generator, classifier=args.classifier,
-        checkpoint=args.checkpoint, run_dir=args.run_dir, eval_report=args.eval_report,
+        checkpoint=args.checkpoint, encoder=args.encoder, run_dir=args.run_dir, eval_report=args.eval_report,
         sections=_sections(args.only), sizes=sizes,
     )
 
@@ -95,6 +97,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="Classifier .onnx (its size counts in the footprint; it judges quantized labels).")
     parser.add_argument("--checkpoint", type=Path, default=SHIPPED / "generator.pt",
                         help="Slim checkpoint with the same EMA generator, for the torch side.")
+    parser.add_argument("--encoder", type=Path, default=SHIPPED / "encoder.onnx",
+                        help="Encoder .onnx paired with --generator (the handwriting section, --like).")
     parser.add_argument("--repeats", type=_positive, help="Repetitions per figure (default 5, 1 with --quick).")
     parser.add_argument("--dataset-per-digit", type=_positive,
                         help="Per-digit size of the dataset section's timed dataset (default 6000, 20 with --quick).")

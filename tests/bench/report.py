@@ -33,7 +33,7 @@ def table(document: dict[str, Any]) -> str:
     for name, render in (("cold_start", _cold), ("throughput", _throughput), ("footprint", _footprint),
                          ("memory", _memory), ("dataset", _dataset),
                          ("dataset_memory", _dataset_memory), ("training", _training),
-                         ("quantization", _quantization), ("serve", _serve)):
+                         ("quantization", _quantization), ("serve", _serve), ("handwriting", _handwriting)):
         if name in document:
             lines += ["", *render(document[name])]
     return "\n".join(lines)
@@ -156,4 +156,15 @@ def _serve(v: dict) -> list[str]:
     lines += [
         f"  SIGTERM exit code {v['shutdown_exit_code']}; tracebacks in the server log: {v['server_tracebacks']}",
     ]
+
+
+def _handwriting(h: dict) -> list[str]:
+    lines = [f"--like, in process (warm, median of {h['repeats']})   ms"]
+    lines += [f"  {name:<42}{fmt(ms, 2):>9}" for name, ms in h["steps_ms"].items()]
+    lines += [f"  first use: {name:<31}{fmt(ms, 1):>9}" for name, ms in h["first_use_ms"].items()]
+    lines.append("--like, whole command (mnistgen 2026)        median wall s   added ms")
+    for name, c in h["whole_command"].items():
+        error = f"   ({c['error']})" if c.get("error") else ""
+        added = "" if name == "plain" else fmt(h["added_ms"][name], 1)
+        lines.append(f"  {name:<42}{fmt(c['median_s']):>12}{added:>11}{error}")
     return lines

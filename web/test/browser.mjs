@@ -39,7 +39,7 @@ export async function settle(page) {
   }, null, { timeout: 120_000, polling: 50 });
 }
 
-async function downloads(page) {
+export async function downloads(page) {
   return page.evaluate(async () => Promise.all([...document.querySelectorAll('#images figure a')].map(async (link) => {
     const blob = await (await fetch(link.href)).blob();
     const signature = [...new Uint8Array(await blob.slice(0, 8).arrayBuffer())];

@@ -1,0 +1,264 @@
+"""Any picture of one handwritten digit -> a 28x28 digit prepared the way MNIST prepared its own.
+
+MNIST's recipe (LeCun et al.): the digit is cropped to its ink, scaled into a 20x20 box with its
+aspect kept (anti-aliased, hence grey edges), and placed in a 28x28 field so that its centre of
+mass is the field's centre; white ink on black. The encoder reads exactly such images, so a
+photo or a scan must become one first. Before the MNIST steps, a picture taken in the world is
+turned into clean ink:
+
+- orientation from the EXIF tag (phone photos are stored sideways), alpha composited away;
+- polarity: the paper is what most of the picture is (its median); light paper means dark ink,
+  and the picture is inverted so that the paper is always the light side;
+- the paper's own brightness is estimated everywhere (a local maximum over blocks of about a
+  quarter of the picture, smoothed), and ink is how much darker than its paper a pixel is, as a
+  fraction: a shadow darkens paper and ink alike and so cancels;
+- strokes thinner than MNIST's (a fine pen photographed from afar) are thickened to MNIST's
+  stroke width at the 20x20 scale; thicker ones are kept.
+
+numpy and Pillow only, like the rest of the runtime. Every refusal is an InputError whose
+message says what was wrong and what is accepted.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mnistgen.limits import InputError
+
+SIDE = 28
+BOX = 20
+CENTRE = 14.0  # MNIST's mean centre of mass is row 13.99, column 14.00 (pixel indices, test set)
+MAX_PIXELS = 64_000_000
+"""Largest picture decoded (64 megapixels: any phone camera); beyond it a small file may expand
+to gigabytes in memory (a decompression bomb), so it is refused from its header, undecoded."""
+PAPER_SIDE = 128
+"""The paper's brightness is estimated on a copy at most this many pixels a side."""
+PAPER_WINDOW = 1 / 6
+"""The closing's window, as a fraction of the picture's short side: wider than any stroke."""
+WORK_SIDE = 512
+"""Pictures are shrunk to at most this many pixels a side before cleaning: the digit ends at 20."""
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")
+ACCEPTED = "a still PNG or JPEG (or single-frame GIF, BMP, TIFF, WebP) of one digit, dark on light or light on dark"
+MIN_CONTRAST = 0.1  # below this spread of grey the picture is one flat tone
+MIN_INK = 0.2  # the darkest marks must be this much darker than their paper (as a fraction) to be ink
+MNIST_STROKE = 1.8  # median stroke width of MNIST digits in pixels (2 x area / perimeter of ink > 127)
+MIN_STROKE = 1.5  # MNIST's lower quartile: thinner strokes are thickened to MNIST_STROKE
+TRIM = 0.002  # ink mass cut off each side when cropping: specks far from the digit do not widen the box
+
+
+def read_picture(path: str | os.PathLike) -> np.ndarray:
+    """The luminance of the picture at ``path``, float32 0..1 (h, w), at most WORK_SIDE a side."""
+    from PIL import Image, ImageOps, UnidentifiedImageError  # deferred: only --like pays for Pillow here
+
+    path = Path(path)
+    where = f"--like {path}"
+    if not path.exists():
+        raise InputError(f"{where}: no such file; --like takes {ACCEPTED}")
+    if path.is_dir():
+        raise InputError(f"{where} is a directory; --like takes {ACCEPTED}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # only the accepted formats' decoders ever see the bytes: nothing exotic parses user files
+            with Image.open(path, formats=FORMATS) as picture:
+                _check_header(picture, where)
+                picture.draft("L", (WORK_SIDE, WORK_SIDE))  # JPEG: decode at a reduced scale, much faster
+                picture.load()
+                return luminance(_upright(picture, ImageOps))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError(f"{where} is too large to decode safely (over {MAX_PIXELS:,} pixels); "
+                         f"--like takes {ACCEPTED}") from None
+    except UnidentifiedImageError:
+        raise InputError(f"{where} is not an image; --like takes {ACCEPTED}") from None
+    except (OSError, SyntaxError, ValueError) as error:  # Pillow's decoders raise these for broken data
+        if isinstance(error, InputError):
+            raise
+        reason = str(error).strip().splitlines()[0][:80] if str(error).strip() else type(error).__name__
+        raise InputError(f"{where} is truncated or corrupt ({reason}); --like takes {ACCEPTED}") from None
+
+
+def _check_header(picture: Any, where: str) -> None:
+    if picture.format not in FORMATS:
+        raise InputError(f"{where} is a {picture.format} image; --like takes {ACCEPTED}")
+    width, height = picture.size
+    if width * height > MAX_PIXELS:
+        raise InputError(f"{where} is too large to decode safely ({width}x{height} pixels, over {MAX_PIXELS:,}); "
+                         f"--like takes {ACCEPTED}")
+    frames = getattr(picture, "n_frames", 1)
+    if frames > 1:
+        what = "a multi-page" if picture.format == "TIFF" else "an animated"
+        raise InputError(f"{where} is {what} {picture.format} ({frames} frames); --like takes {ACCEPTED}")
+
+
+def _upright(picture: Any, image_ops: Any) -> Any:
+    try:
+        return image_ops.exif_transpose(picture)
+    except Exception:  # a damaged EXIF block only costs the orientation; Pillow raises various types
+        return picture
+
+
+def luminance(picture: Any) -> np.ndarray:
+    """A PIL image's grey 0..1, shrunk to WORK_SIDE; transparency composited over the paper the ink is not."""
+    from PIL import Image
+
+    if picture.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16-bit and float greys: scaled to 0..1 first
+        grey = np.asarray(picture, dtype=np.float32)
+        top = 65535.0 if picture.mode.startswith("I;16") else max(float(grey.max()), 1.0)
+        picture = Image.fromarray(np.clip(grey / top, 0.0, 1.0).astype(np.float32))
+    elif picture.mode == "P":  # palette: its colours (and any transparent index) before resampling
+        picture = picture.convert("RGBA")
+    elif picture.mode not in ("L", "LA", "RGB", "RGBA"):  # 1-bit, CMYK, YCbCr...
+        picture = picture.convert("RGB")
+    if max(picture.size) > WORK_SIDE:
+        scale = WORK_SIDE / max(picture.size)
+        size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
+        picture = picture.resize(size, Image.Resampling.BOX)
+    if picture.mode == "F":
+        return np.asarray(picture, dtype=np.float32)
+    if picture.mode not in ("LA", "RGBA") and "transparency" not in picture.info:
+        return np.asarray(picture.convert("L"), dtype=np.float32) / 255.0
+    rgba = picture.convert("RGBA")
+    grey = np.asarray(rgba.convert("L"), dtype=np.float32) / 255.0
+    alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) / 255.0
+    if alpha.sum() < 1e-6:
+        return np.ones_like(grey)  # fully transparent: nothing drawn
+    # drawn ink on a transparent sheet: put it on paper of the opposite tone, so it stays visible
+    ink_tone = float((grey * alpha).sum() / alpha.sum())
+    paper = 1.0 if ink_tone < 0.5 else 0.0
+    return grey * alpha + paper * (1.0 - alpha)
+
+
+def prepare(grey: np.ndarray, where: str = "the picture") -> np.ndarray:
+    """Luminance 0..1 (h, w) of one digit -> uint8 (28, 28), white on black, as MNIST's."""
+    grey = np.asarray(grey, dtype=np.float32)
+    low, high = np.percentile(grey, [0.5, 99.5])
+    if high - low < MIN_CONTRAST:
+        if float(grey.mean()) >= 0.5:
+            raise InputError(f"{where} is blank (one light tone, no ink); --like takes {ACCEPTED}")
+        raise InputError(f"{where} is all ink (one dark tone, no paper); --like takes {ACCEPTED}")
+    if float(np.median(grey)) < 0.5:
+        grey = 1.0 - grey  # light ink on dark paper: make the paper the light side
+    ink = _ink(grey)
+    peak = float(np.partition(ink.ravel(), -min(20, ink.size))[-min(20, ink.size)])  # ignores a few hot pixels
+    if peak < MIN_INK:
+        raise InputError(f"{where} is blank (no marks darker than the paper around them); --like takes {ACCEPTED}")
+    ink = np.clip((ink - 0.3 * peak) / (0.45 * peak), 0.0, 1.0)  # paper texture to 0, the stroke's core to 1
+    if float((ink >= 0.5).mean()) > 0.6:
+        raise InputError(f"{where} is all ink (ink covers most of it, no digit on paper); --like takes {ACCEPTED}")
+    crop = _crop(ink)
+    thick = _thicken(crop, BOX / max(crop.shape))
+    if thick is not crop:
+        crop = _crop(thick)
+    return _place(_resize(crop, BOX / max(crop.shape)))
+
+
+def prepare_file(path: str | os.PathLike) -> np.ndarray:
+    """The picture at ``path`` prepared as an MNIST digit: uint8 (28, 28), white on black."""
+    return prepare(read_picture(path), f"--like {Path(path)}")
+
+
+def _ink(grey: np.ndarray) -> np.ndarray:
+    """How much darker than its local paper each pixel is, as a fraction of the paper's brightness.
+
+    The paper is a morphological closing of the picture (a maximum, then a minimum, over a window
+    wider than a stroke): it erases the strokes but keeps the edge of a shadow where it is, so
+    a shadow is not taken for ink. It is computed on a small copy (at most PAPER_SIDE a side),
+    since lighting varies slowly, and smoothed.
+    """
+    from PIL import Image
+
+    height, width = grey.shape
+    picture = Image.fromarray(grey)
+    scale = min(1.0, PAPER_SIDE / max(height, width))
+    small = np.asarray(picture.resize((max(1, round(width * scale)), max(1, round(height * scale))),
+                                      Image.Resampling.BOX), dtype=np.float32)
+    window = max(3, round(min(small.shape) * PAPER_WINDOW)) | 1
+    paper = _box_filter(_min_filter(_max_filter(small, window), window), 3)
+    smooth = Image.fromarray(paper.astype(np.float32)).resize((width, height), Image.Resampling.BILINEAR)
+    paper = np.maximum(np.asarray(smooth, dtype=np.float32), grey)  # paper is never darker than what lies on it
+    return np.clip((paper - grey) / np.maximum(paper, 0.05), 0.0, 1.0)
+
+
+def _max_filter(array: np.ndarray, size: int) -> np.ndarray:
+    """Separable maximum over a size x size window (edges padded with the edge value)."""
+    return _rank_filter(array, size, np.maximum)
+
+
+def _min_filter(array: np.ndarray, size: int) -> np.ndarray:
+    return _rank_filter(array, size, np.minimum)
+
+
+def _rank_filter(array: np.ndarray, size: int, pick: np.ufunc) -> np.ndarray:
+    reach = size // 2
+    out = array
+    for axis in (0, 1):
+        padded = np.pad(out, [(reach, size - 1 - reach) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
+        length = out.shape[axis]
+        result = np.take(padded, range(0, length), axis=axis)
+        for k in range(1, size):
+            result = pick(result, np.take(padded, range(k, k + length), axis=axis))
+        out = result
+    return out
+
+
+def _box_filter(array: np.ndarray, size: int) -> np.ndarray:
+    reach = size // 2
+    padded = np.pad(array, reach, mode="edge")
+    height, width = array.shape
+    return np.mean([padded[i : i + height, j : j + width] for i in range(size) for j in range(size)], axis=0)
+
+
+def _crop(ink: np.ndarray) -> np.ndarray:
+    """The rows and columns holding all but TRIM of the ink mass at each side."""
+
+    def span(profile: np.ndarray) -> tuple[int, int]:
+        cumulative = np.cumsum(profile)
+        total = cumulative[-1]
+        start = int(np.searchsorted(cumulative, TRIM * total, side="right"))
+        stop = int(np.searchsorted(cumulative, (1.0 - TRIM) * total, side="left")) + 1
+        return start, max(stop, start + 1)
+
+    top, bottom = span(ink.sum(axis=1))
+    left, right = span(ink.sum(axis=0))
+    return ink[top:bottom, left:right]
+
+
+def _thicken(crop: np.ndarray, scale: float) -> np.ndarray:
+    """Dilate strokes that would be thinner than MNIST's lower quartile once scaled into the box."""
+    mask = crop >= 0.5
+    area = float(mask.sum())
+    perimeter = float((mask[1:] != mask[:-1]).sum() + (mask[:, 1:] != mask[:, :-1]).sum())
+    if area == 0 or perimeter == 0:
+        return crop
+    width = 2.0 * area / perimeter  # a stroke of width w and length L: area w L, perimeter 2 L
+    if width * scale >= MIN_STROKE:
+        return crop
+    grow = round(MNIST_STROKE / scale - width)
+    return _max_filter(np.pad(crop, grow), grow + 1) if grow >= 1 else crop
+
+
+def _resize(crop: np.ndarray, scale: float) -> np.ndarray:
+    from PIL import Image
+
+    height, width = crop.shape
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    box = Image.fromarray(crop.astype(np.float32)).resize(size, Image.Resampling.BILINEAR)
+    box = np.clip(np.asarray(box, dtype=np.float32), 0.0, None)
+    return box / max(float(box.max()), 1e-6)  # the stroke's core is full ink, as in MNIST
+
+
+def _place(box: np.ndarray) -> np.ndarray:
+    """Into 28x28 with the centre of mass at MNIST's (whole-pixel shifts, inside the field)."""
+    height, width = box.shape
+    mass = float(box.sum())
+    row = float((box.sum(axis=1) * np.arange(height)).sum() / mass)
+    col = float((box.sum(axis=0) * np.arange(width)).sum() / mass)
+    top = int(np.clip(round(CENTRE - row), 0, SIDE - height))
+    left = int(np.clip(round(CENTRE - col), 0, SIDE - width))
+    field = np.zeros((SIDE, SIDE), dtype=np.float32)
+    field[top : top + height, left : left + width] = box
+    return np.clip(np.rint(field * 255.0), 0, 255).astype(np.uint8)

@@ -156,6 +156,7 @@ def _serve(v: dict) -> list[str]:
     lines += [
         f"  SIGTERM exit code {v['shutdown_exit_code']}; tracebacks in the server log: {v['server_tracebacks']}",
     ]
+    return lines
 
 
 def _handwriting(h: dict) -> list[str]:

@@ -357,14 +357,19 @@ def _bytes(encoder: Callable[[], bytes]) -> Callable[[BinaryIO], None]:
 
 def artifacts(request: Request, pictures: np.ndarray) -> list[Artifact]:
     """`pictures` is (n, 28, W) uint8: samples, number samples, or morph/walk frames."""
-    stem = _stem(request)
-    if request.format == "npy":
+    return named_outputs(pictures, _stem(request), request.format, sequence=request.sequence, grid=request.grid)
+
+
+def named_outputs(pictures: np.ndarray, stem: str, format: str, *, sequence: bool = False,
+                  grid: bool = False) -> list[Artifact]:
+    """The files a request writes and their names: the one rule, which mnistgen serve shares."""
+    if format == "npy":
         return [Artifact(f"{stem}.npy", lambda stream: np.save(stream, pictures, allow_pickle=False))]
-    if request.format == "gif":
+    if format == "gif":
         return [Artifact(f"{stem}.gif", _bytes(lambda: encode.gif_bytes(pictures)))]
-    if request.sequence:
+    if sequence:
         return [Artifact(f"{stem}.png", _bytes(lambda: encode.png_bytes(encode.strip(pictures))))]
-    if request.grid:
+    if grid:
         return [Artifact(f"{stem}_grid.png", _bytes(lambda: encode.png_bytes(encode.grid(pictures))))]
     return [Artifact(f"{stem}_{i}.png", _png_of(pictures, i)) for i in range(len(pictures))]
 

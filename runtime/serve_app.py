@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mnistgen import images as encode
+from mnistgen.cli import Artifact, named_outputs
 from mnistgen.generator import Generator
 from mnistgen.limits import (
     DEFAULT_MIN_CONFIDENCE,
@@ -181,7 +181,7 @@ class Api:
             else:
                 pictures = self.generator.generate(int(digits), count, seed, verify=verify,
                                                    min_confidence=min_confidence)
-            return _samples(pictures, digits, format, grid)
+            return _payload(pictures, digits, format, grid=grid)
 
         return (await self.pool.run(job)).response()
 
@@ -207,10 +207,7 @@ class Api:
 
     async def _sequence(self, frames: Callable[[], np.ndarray], stem: str, format: str) -> Response:
         def job() -> Payload:
-            pictures = frames()
-            if format == "png":  # one strip, left to right, as the CLI writes it
-                return Payload(encode.png_bytes(encode.strip(pictures)), "png", f"{stem}.png")
-            return _whole(pictures, stem, format)
+            return _payload(frames(), stem, format, sequence=True)  # png: one strip, as the CLI writes it
 
         return (await self.pool.run(job)).response()
 
@@ -233,27 +230,24 @@ def _path_int(request: Request, name: str) -> object:
     return int(text) if text.isascii() and text.isdigit() and len(text) <= 100 else text
 
 
-def _samples(pictures: np.ndarray, stem: str, format: str, grid: bool) -> Payload:
-    """Separate samples, named as `mnistgen DIGIT --out DIR` names its files (mnistgen.cli.artifacts)."""
-    if format == "png":
-        if grid:
-            return Payload(encode.png_bytes(encode.grid(pictures)), "png", f"{stem}_grid.png")
-        return Payload(encode.png_bytes(pictures[0]), "png", f"{stem}_0.png")
+def _payload(pictures: np.ndarray, stem: str, format: str, *, sequence: bool = False, grid: bool = False) -> Payload:
+    """The response body, named and encoded as `mnistgen DIGIT --out DIR` writes its files
+    (mnistgen.cli.named_outputs); zip holds the CLI's separate PNGs, and png without a grid is the
+    first sample (the query check allows it for one sample only)."""
     if format == "zip":
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:  # PNGs are compressed already
-            for index, picture in enumerate(pictures):
-                archive.writestr(zipfile.ZipInfo(f"{stem}_{index}.png", ZIP_DATE), encode.png_bytes(picture))
+            for item in named_outputs(pictures, stem, "png"):
+                archive.writestr(zipfile.ZipInfo(item.name, ZIP_DATE), _encoded(item))
         return Payload(buffer.getvalue(), "zip", f"{stem}.zip")
-    return _whole(pictures, stem, format)
+    first = named_outputs(pictures, stem, format, sequence=sequence, grid=grid)[0]
+    return Payload(_encoded(first), format, first.name)
 
 
-def _whole(pictures: np.ndarray, stem: str, format: str) -> Payload:
-    if format == "npy":
-        buffer = io.BytesIO()
-        np.save(buffer, pictures, allow_pickle=False)
-        return Payload(buffer.getvalue(), "npy", f"{stem}.npy")
-    return Payload(encode.gif_bytes(pictures), "gif", f"{stem}.gif")
+def _encoded(item: Artifact) -> bytes:
+    buffer = io.BytesIO()
+    item.write(buffer)
+    return buffer.getvalue()
 
 
 # --- errors: a status and the one-line message, as JSON -------------------------------------

@@ -115,6 +115,23 @@ def test_colour_png_with_transparency(tmp_path, test_digits, classifier):
     assert labels[0] == digit
 
 
+
+def test_every_accepted_format_is_read_by_its_bytes_not_its_name(tmp_path, test_digits):
+    image = 255 - np.asarray(Image.fromarray(test_digits[0][2]).resize((112, 112), Image.Resampling.BICUBIC))
+    reference = prepare_file(_saved(Image.fromarray(image), tmp_path / "digit.png", "PNG"))
+    for form in ("JPEG", "GIF", "BMP", "TIFF", "WEBP"):
+        # each saved under a misleading name: the file's first bytes pick the decoder
+        path = _saved(Image.fromarray(image), tmp_path / f"{form.lower()}.png.jpg", form, quality=95)
+        assert np.abs(prepare_file(path).astype(np.int16) - reference).mean() < 6, form
+    Image.fromarray(image).save(tmp_path / "digit.ico", format="ICO")  # a format that is not accepted
+    with pytest.raises(InputError, match="is not an image; --like takes"):
+        prepare_file(tmp_path / "digit.ico")
+
+
+def _saved(picture: Image.Image, path: Path, form: str, **options) -> Path:
+    picture.save(path, format=form, **(options if form == "JPEG" else {}))
+    return path
+
 # --- the encoder: runtime, API and torch parity -------------------------------------------------
 
 

@@ -2,7 +2,8 @@
 
     python docs/pictures.py [--out docs] [--data-dir ../shared/mnist]
 
-handwriting.png (docs/handwriting.md) also needs the shipped encoder and the MNIST test digits.
+handwriting.png (docs/handwriting.md) also needs the shipped encoder and the MNIST test digits,
+and real_8.png, real_7.png and real_2.png (docs/training.md) the MNIST test digits.
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ SEED = 2026
 # The digits drawn worst before the release recipe (doubled, broken strokes), 100 of each for a
 # person to look at: the same grids as `mnistgen D --count 100 --grid --seed 5`. The
 # hundred_D_before.png beside them are fixed: that command run on the model shipped before the
-# release recipe (git show fddfc8c:models/generator.onnx).
+# release recipe (git show fddfc8c:models/generator.onnx). real_D.png: the first 100 MNIST test
+# images of D, so a reader can tell smudges from the odd shapes real writers make.
 CLOSE_UP_DIGITS, CLOSE_UP_SEED = (8, 7, 2), 5
 
 
@@ -42,6 +44,12 @@ def handwriting(generator: Generator, data_dir: Path | None) -> np.ndarray:
     rule = np.full((len(real), 28, 2), 128, dtype=np.uint8)
     rows = [np.concatenate([real[i], rule[i], *written[i]], axis=1) for i in range(len(real))]
     return np.concatenate(rows, axis=0)
+
+
+def real_grids(data_dir: Path | None) -> dict[str, np.ndarray]:
+    """real_D.png for each close-up digit: its first 100 MNIST test images, in the test set's order."""
+    test = load_split("test", data_dir)
+    return {f"real_{digit}.png": images.grid(test.images[test.labels == digit][:100]) for digit in CLOSE_UP_DIGITS}
 
 
 def default_data_dir() -> Path | None:
@@ -66,6 +74,7 @@ def main() -> None:
         "verified.png": images.strip(generator.generate(7, count=12, seed=SEED, verify=True)),
         **{f"hundred_{digit}.png": images.grid(generator.generate(digit, count=100, seed=CLOSE_UP_SEED))
            for digit in CLOSE_UP_DIGITS},
+        **real_grids(args.data_dir),
         "handwriting.png": handwriting(generator, args.data_dir),
     }
     for name, pixels in pictures.items():

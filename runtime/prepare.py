@@ -109,8 +109,6 @@ def _sniff_format(path: Path) -> str:
 
 
 def _check_header(picture: Any, where: str) -> None:
-    if picture.format not in FORMATS:
-        raise InputError(f"{where} is a {picture.format} image; --like takes {ACCEPTED}")
     width, height = picture.size
     if width * height > MAX_PIXELS:
         raise InputError(f"{where} is too large to decode safely ({width}x{height} pixels, over {MAX_PIXELS:,}); "

@@ -17,7 +17,8 @@ import typer
 
 from mnistgen import images as encode
 from mnistgen.console import fail, run, version
-from mnistgen.encoder import shipped_encoder_path
+from mnistgen.classifier import Classifier
+from mnistgen.encoder import Encoder, shipped_encoder_path
 from mnistgen.files import atomic_files, file_identity
 from mnistgen.generator import GENERATOR_FILENAME, Generator
 from mnistgen.handwriting import variations
@@ -115,9 +116,9 @@ def _execute(request: Request) -> None:
 
 
 def _pictures(request: Request) -> np.ndarray:
-    generator = Generator(request.model, threads=request.threads, classifier=request.classifier, encoder=request.encoder)
     if request.like is not None:
-        return _in_hand(generator, request)
+        return _in_hand(request)
+    generator = Generator(request.model, threads=request.threads, classifier=request.classifier, encoder=request.encoder)
     if request.morph is not None:
         return generator.morph(int(request.digits), request.morph, request.steps, request.seed)
     if request.style_walk:
@@ -131,8 +132,13 @@ def _pictures(request: Request) -> np.ndarray:
     )
 
 
-def _in_hand(generator: Generator, request: Request) -> np.ndarray:
+def _in_hand(request: Request) -> np.ndarray:
     """The request written in the hand of its --like picture."""
+    # The encoder and the classifier read one picture: a thread pool of their own would only add
+    # to their start-up (3 to 7 ms of a --like command, docs/handwriting.md).
+    reader = None if request.like_digit is not None else Classifier(request.classifier, threads=1)
+    generator = Generator(request.model, threads=request.threads, classifier=reader,
+                          encoder=Encoder(request.encoder, threads=1))
     hand = generator.hand(request.like, request.like_digit)
     if request.morph is not None:
         return generator.morph(int(request.digits), request.morph, request.steps, latent=hand.latent)

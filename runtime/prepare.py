@@ -168,7 +168,7 @@ def prepare(grey: np.ndarray, where: str = "the picture") -> np.ndarray:
     if middle < 0.5:
         grey = 1.0 - grey  # light ink on dark paper: make the paper the light side
     ink = _ink(grey)
-    peak = float(np.partition(ink.ravel(), -min(20, ink.size))[-min(20, ink.size)])  # ignores a few hot pixels
+    peak = _peak(ink)
     if peak < MIN_INK:
         raise InputError(f"{where} is blank (no marks darker than the paper around them); --like takes {ACCEPTED}")
     ink = np.clip((ink - 0.3 * peak) / (0.45 * peak), 0.0, 1.0)  # paper texture to 0, the stroke's core to 1
@@ -188,6 +188,18 @@ def _quantiles(values: np.ndarray, fractions: tuple[float, ...]) -> list[float]:
     ranks = [round(q * (flat.size - 1)) for q in fractions]
     picked = np.partition(flat, ranks)
     return [float(picked[rank]) for rank in ranks]
+
+
+def _peak(ink: np.ndarray, rank: int = 20) -> float:
+    """The rank-th largest value: the darkest marks' ink, ignoring a few hot pixels. Looked for
+    among the values of at least half the maximum when there are enough of them (the same value):
+    np.partition over a whole drawing, mostly equal zeros, takes 25 times as long."""
+    flat = ink.ravel()
+    rank = min(rank, flat.size)
+    candidates = flat[flat >= 0.5 * flat.max()]
+    if candidates.size < rank:
+        candidates = flat
+    return float(np.partition(candidates, -rank)[-rank])
 
 
 def prepare_file(path: str | os.PathLike) -> np.ndarray:

@@ -42,6 +42,9 @@ PAPER_SIDE = 128
 PAPER_WINDOW = 1 / 6
 """The closing's window, as a fraction of the picture's short side: wider than any stroke."""
 WORK_SIDE = 512
+TONE_SAMPLE = 65_536
+"""Pictures of more pixels than this have their tones (paper, ink, contrast) read on every other
+row and column."""
 """Pictures are shrunk to at most this many pixels a side before cleaning: the digit ends at 20."""
 FORMATS = {  # Pillow's name of each accepted format: (its plugin module, the signatures its files start with)
     "PNG": ("PngImagePlugin", (b"\x89PNG\r\n\x1a\n",)),
@@ -182,9 +185,11 @@ def prepare(grey: np.ndarray, where: str = "the picture") -> np.ndarray:
 
 
 def _quantiles(values: np.ndarray, fractions: tuple[float, ...]) -> list[float]:
-    """The values at these fractions of the sorted values (nearest rank). np.percentile and
-    np.median would do, but their first call imports numpy.ma: 7 ms of a --like call."""
-    flat = values.ravel()
+    """The values at these fractions of the sorted values (nearest rank), of every other row and
+    column of a large picture: tones spread over many pixels, a quarter of them tell the same
+    (0.9 ms less for a photo). np.percentile and np.median would do, but their first call imports
+    numpy.ma: 7 ms of a --like call."""
+    flat = (values[::2, ::2] if values.size > TONE_SAMPLE else values).ravel()
     ranks = [round(q * (flat.size - 1)) for q in fractions]
     picked = np.partition(flat, ranks)
     return [float(picked[rank]) for rank in ranks]

@@ -135,7 +135,7 @@ def _pictures(request: Request) -> np.ndarray:
 def _in_hand(request: Request) -> np.ndarray:
     """The request written in the hand of its --like picture."""
     # The encoder and the classifier read one picture: a thread pool of their own would only add
-    # to their start-up (3 to 7 ms of a --like command, docs/handwriting.md).
+    # to their start-up (2 to 7 ms of a --like command, docs/handwriting.md).
     reader = None if request.like_digit is not None else Classifier(request.classifier, threads=1)
     generator = Generator(request.model, threads=request.threads, classifier=reader,
                           encoder=Encoder(request.encoder, threads=1))

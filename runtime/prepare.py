@@ -25,7 +25,7 @@ import math
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -42,10 +42,10 @@ PAPER_SIDE = 128
 PAPER_WINDOW = 1 / 6
 """The closing's window, as a fraction of the picture's short side: wider than any stroke."""
 WORK_SIDE = 512
+"""Pictures are shrunk to at most this many pixels a side before cleaning: the digit ends at 20."""
 TONE_SAMPLE = 65_536
 """Pictures of more pixels than this have their tones (paper, ink, contrast) read on every other
 row and column."""
-"""Pictures are shrunk to at most this many pixels a side before cleaning: the digit ends at 20."""
 FORMATS = {  # Pillow's name of each accepted format: (its plugin module, the signatures its files start with)
     "PNG": ("PngImagePlugin", (b"\x89PNG\r\n\x1a\n",)),
     "JPEG": ("JpegImagePlugin", (b"\xff\xd8\xff",)),
@@ -76,10 +76,10 @@ def read_picture(path: str | os.PathLike) -> np.ndarray:
     if path.is_dir():
         raise InputError(f"{where} is a directory; --like takes {ACCEPTED}")
     try:
-        with warnings.catch_warnings():
+        with path.open("rb") as file, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             # only the accepted formats' decoders ever see the bytes: nothing exotic parses user files
-            with Image.open(path, formats=[_sniff_format(path)]) as picture:
+            with Image.open(file, formats=[_sniff_format(file)]) as picture:
                 _check_header(picture, where)
                 # JPEG: decode at the smallest of 1/2, 1/4, 1/8 scale that keeps the long side >= WORK_SIDE
                 shrink = WORK_SIDE / max(picture.size)
@@ -98,17 +98,18 @@ def read_picture(path: str | os.PathLike) -> np.ndarray:
         raise InputError(f"{where} is truncated or corrupt ({reason}); --like takes {ACCEPTED}") from None
 
 
-def _sniff_format(path: Path) -> str:
-    """The accepted format the file's first bytes name, its Pillow plugin imported."""
+def _sniff_format(file: BinaryIO) -> str:
+    """The accepted format the file's first bytes name, its Pillow plugin imported; the file is
+    left at its start for Pillow to read."""
     from PIL import UnidentifiedImageError
 
-    with path.open("rb") as file:
-        head = file.read(16)
+    head = file.read(16)
+    file.seek(0)
     for name, (plugin, signatures) in FORMATS.items():
         if head.startswith(signatures) and (name != "WEBP" or head[8:12] == b"WEBP"):
             importlib.import_module(f"PIL.{plugin}")
             return name
-    raise UnidentifiedImageError(path)
+    raise UnidentifiedImageError(file.name)
 
 
 def _check_header(picture: Any, where: str) -> None:

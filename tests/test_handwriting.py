@@ -115,7 +115,6 @@ def test_colour_png_with_transparency(tmp_path, test_digits, classifier):
     assert labels[0] == digit
 
 
-
 def test_every_accepted_format_is_read_by_its_bytes_not_its_name(tmp_path, test_digits):
     image = 255 - np.asarray(Image.fromarray(test_digits[0][2]).resize((112, 112), Image.Resampling.BICUBIC))
     reference = prepare_file(_saved(Image.fromarray(image), tmp_path / "digit.png", "PNG"))
@@ -131,6 +130,7 @@ def test_every_accepted_format_is_read_by_its_bytes_not_its_name(tmp_path, test_
 def _saved(picture: Image.Image, path: Path, form: str, **options) -> Path:
     picture.save(path, format=form, **(options if form == "JPEG" else {}))
     return path
+
 
 # --- the encoder: runtime, API and torch parity -------------------------------------------------
 

@@ -57,6 +57,10 @@ FORMATS = {  # Pillow's name of each accepted format: (its plugin module, the si
 """Only the plugin for the file's own format is imported, picked by its first bytes (Pillow
 checks them again). Opening a format Pillow has not loaded yet would make it import all of its
 ~45 plugins (Image.init): 17 ms of a --like call."""
+EXIF_ORIENTATION = 0x0112
+UPRIGHT = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE", 6: "ROTATE_270",
+           7: "TRANSVERSE", 8: "ROTATE_90"}
+"""EXIF orientation -> the PIL.Image.Transpose that undoes it, as in ImageOps.exif_transpose."""
 ACCEPTED = "a still PNG or JPEG (or single-frame GIF, BMP, TIFF, WebP) of one digit, dark on light or light on dark"
 MIN_CONTRAST = 0.1  # below this spread of grey the picture is one flat tone
 MIN_INK = 0.2  # the darkest marks must be this much darker than their paper (as a fraction) to be ink
@@ -67,7 +71,7 @@ TRIM = 0.002  # ink mass cut off each side when cropping: specks far from the di
 
 def read_picture(path: str | os.PathLike) -> np.ndarray:
     """The luminance of the picture at ``path``, float32 0..1 (h, w), at most WORK_SIDE a side."""
-    from PIL import Image, ImageOps, UnidentifiedImageError  # deferred: only --like pays for Pillow here
+    from PIL import Image, UnidentifiedImageError  # deferred: only --like pays for Pillow here
 
     path = Path(path)
     where = f"--like {path}"
@@ -85,7 +89,7 @@ def read_picture(path: str | os.PathLike) -> np.ndarray:
                 shrink = WORK_SIDE / max(picture.size)
                 picture.draft("L", (math.ceil(picture.width * shrink), math.ceil(picture.height * shrink)))
                 picture.load()
-                return luminance(_upright(picture, ImageOps))
+                return luminance(_upright(picture))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InputError(f"{where} is too large to decode safely (over {MAX_PIXELS:,} pixels); "
                          f"--like takes {ACCEPTED}") from None
@@ -123,11 +127,16 @@ def _check_header(picture: Any, where: str) -> None:
         raise InputError(f"{where} is {what} {picture.format} ({frames} frames); --like takes {ACCEPTED}")
 
 
-def _upright(picture: Any, image_ops: Any) -> Any:
+def _upright(picture: Any) -> Any:
+    """The picture turned the way its EXIF orientation says the camera was held: the pixels of
+    ImageOps.exif_transpose, whose import (2-4 ms) would be a visible share of a --like command."""
+    from PIL import Image
+
     try:
-        return image_ops.exif_transpose(picture)
+        turn = UPRIGHT.get(picture.getexif().get(EXIF_ORIENTATION))
     except Exception:  # a damaged EXIF block only costs the orientation; Pillow raises various types
         return picture
+    return picture if turn is None else picture.transpose(Image.Transpose[turn])
 
 
 def luminance(picture: Any) -> np.ndarray:

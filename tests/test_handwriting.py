@@ -104,6 +104,21 @@ def test_a_phone_photo_with_a_shadow_is_read(photo, classifier, generator):
     assert np.abs(photo_redrawn.astype(np.int16) - original_redrawn).mean() < 15
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_each_exif_orientation_is_turned_as_pillow_turns_it(tmp_path, orientation):
+    from PIL import ImageOps
+
+    grey = np.full((90, 60), 255, dtype=np.uint8)
+    grey[10:70, 8:20] = 0  # an L: no turn or flip of it looks like another
+    grey[58:70, 8:50] = 0
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(grey).save(tmp_path / "l.jpg", format="JPEG", quality=95, exif=exif)
+    with Image.open(tmp_path / "l.jpg") as stored:
+        expected = prepare(np.asarray(ImageOps.exif_transpose(stored), dtype=np.float32) / 255.0)
+    np.testing.assert_array_equal(prepare_file(tmp_path / "l.jpg"), expected)
+
+
 def test_colour_png_with_transparency(tmp_path, test_digits, classifier):
     image, digit = test_digits[0][1], test_digits[1][1]
     big = np.asarray(Image.fromarray(image).resize((200, 200), Image.Resampling.BICUBIC))

@@ -7,6 +7,7 @@ Exit status: 0 done; 2 bad input (options, DIGIT, --out, model file, --like pict
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +18,12 @@ import typer
 
 from mnistgen import images as encode
 from mnistgen.console import fail, run, version
-from mnistgen.classifier import Classifier
-from mnistgen.encoder import Encoder, shipped_encoder_path
+from mnistgen.classifier import CLASSIFIER_FILENAME, Classifier
+from mnistgen.encoder import ENCODER_FILENAME, Encoder, shipped_encoder_path
 from mnistgen.files import atomic_files, file_identity
 from mnistgen.generator import GENERATOR_FILENAME, Generator
-from mnistgen.handwriting import variations
+from mnistgen.hand_cache import HandCache
+from mnistgen.handwriting import Hand, variations
 from mnistgen.limits import (
     DEFAULT_MIN_CONFIDENCE,
     DEFAULT_SPREAD,
@@ -134,18 +136,34 @@ def _pictures(request: Request) -> np.ndarray:
 
 def _in_hand(request: Request) -> np.ndarray:
     """The request written in the hand of its --like picture."""
-    # The encoder and the classifier read one picture: a thread pool of their own would only add
-    # to their start-up (2 to 7 ms of a --like command, docs/handwriting.md).
-    reader = None if request.like_digit is not None else Classifier(request.classifier, threads=1)
-    generator = Generator(request.model, threads=request.threads, classifier=reader,
-                          encoder=Encoder(request.encoder, threads=1))
-    hand = generator.hand(request.like, request.like_digit)
+    hand, generator = _hand(request)
     if request.morph is not None:
         return generator.morph(int(request.digits), request.morph, request.steps, latent=hand.latent)
     latents = variations(hand.latent, request.count, request.spread, request.seed)
     if len(request.digits) > 1:
         return generator.number(request.digits, seed=request.seed, latents=latents)
     return generator.generate(int(request.digits), latents=latents)
+
+
+def _hand(request: Request) -> tuple[Hand, Generator]:
+    """The --like picture's hand, remembered from an earlier command with the same picture and
+    models (mnistgen.hand_cache) or read now, and the generator that writes in it."""
+    model = resolve_model_path(request.model, GENERATOR_FILENAME)
+    encoder = resolve_model_path(request.encoder, ENCODER_FILENAME)
+    classifier = None if request.like_digit is not None else resolve_model_path(request.classifier, CLASSIFIER_FILENAME)
+    cache = HandCache.from_environment(os.environ)
+    key = cache.key(request.like, request.like_digit, (model, encoder, classifier)) if cache else None
+    hand = cache.recall(key) if cache and key else None
+    if hand is not None:
+        return hand, Generator(model, threads=request.threads)
+    # The encoder and the classifier read one picture: a thread pool of their own would only add
+    # to their start-up (2 to 7 ms of a --like command, docs/handwriting.md).
+    reader = None if classifier is None else Classifier(classifier, threads=1)
+    generator = Generator(model, threads=request.threads, classifier=reader, encoder=Encoder(encoder, threads=1))
+    hand = generator.hand(request.like, request.like_digit)
+    if cache and key:
+        cache.remember(key, hand)
+    return hand, generator
 
 
 def _encoder_info(generator: Generator, encoder: Optional[str]) -> dict:
@@ -162,6 +180,12 @@ def _encoder_info(generator: Generator, encoder: Optional[str]) -> dict:
     return {"present": True, "path": str(paired.path), "usable": True, "generator_sha256": paired.generator_sha256}
 
 
+def _hand_cache_info() -> dict:
+    """Where --like remembers the hands it has read (mnistgen.hand_cache), and how many."""
+    cache = HandCache.from_environment(os.environ)
+    return {"on": False} if cache is None else {"on": True, "folder": str(cache.folder), "hands": cache.count()}
+
+
 def _print_info(model: Optional[str], threads: Optional[int], encoder: Optional[str] = None) -> None:
     generator = Generator(model, threads=threads, encoder=encoder)
     metadata = generator.info
@@ -173,6 +197,7 @@ def _print_info(model: Optional[str], threads: Optional[int], encoder: Optional[
         "model_sha256": identity["sha256"],
         "capabilities": list(generator.capabilities),
         "encoder": _encoder_info(generator, encoder),
+        "hand_cache": _hand_cache_info(),
         "model_capabilities": metadata.pop("capabilities", None),
         "limits": {"count": MAX_COUNT, "number_length": MAX_NUMBER_LENGTH, "steps": [MIN_STEPS, MAX_STEPS]},
         **metadata,

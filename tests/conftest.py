@@ -82,6 +82,16 @@ def option(words: list[str], name: str) -> str:
     return words[words.index(name) + 1]
 
 
+@pytest.fixture(autouse=True)
+def hand_cache(tmp_path_factory, monkeypatch) -> Path:
+    """Each test's own cache of hands (mnistgen.hand_cache), also for the commands it starts: no
+    test reads what another remembered, and none writes into the user's ~/.cache."""
+    folder = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("MNISTGEN_CACHE_DIR", str(folder))
+    monkeypatch.delenv("MNISTGEN_NO_CACHE", raising=False)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO

@@ -109,3 +109,11 @@ def test_serve_benchmark_runs_and_no_good_request_fails(tmp_path: Path):
         assert faults["good_requests_failed"] == 0 and faults["malformed_not_4xx"] == 0
         assert faults["slow_clients_served_correctly"] == faults["slow_clients"] and faults["good_request_after_ok"]
     assert serve["memory"]["failed"] == 0 and serve["shutdown_exit_code"] == 0 and serve["server_tracebacks"] == 0
+
+
+def test_handwriting_times_like_on_first_sight_and_seen_before(report: dict):
+    commands = report["handwriting"]["whole_command"]
+    assert {name.rsplit(", ", 1)[-1] for name in commands if name != "plain"} == {"first sight", "seen before"}
+    for name, command in commands.items():
+        assert command["error"] is None, (name, command["error"])
+        assert len(command["wall_s"]) == report["meta"]["repeats"], name

@@ -161,11 +161,12 @@ def _serve(v: dict) -> list[str]:
 
 def _handwriting(h: dict) -> list[str]:
     lines = [f"--like, in process (warm, median of {h['repeats']})   ms"]
-    lines += [f"  {name:<42}{fmt(ms, 2):>9}" for name, ms in h["steps_ms"].items()]
-    lines += [f"  first use: {name:<31}{fmt(ms, 1):>9}" for name, ms in h["first_use_ms"].items()]
-    lines.append("--like, whole command (mnistgen 2026)        median wall s   added ms")
+    lines += [f"  {name:<48}{fmt(ms, 2):>9}" for name, ms in h["steps_ms"].items()]
+    lines += [f"  first use: {name:<37}{fmt(ms, 1):>9}" for name, ms in h["first_use_ms"].items()]
+    lines.append("--like, whole command (mnistgen 2026)              median wall s   added ms   paired ms")
     for name, c in h["whole_command"].items():
         error = f"   ({c['error']})" if c.get("error") else ""
         added = "" if name == "plain" else fmt(h["added_ms"][name], 1)
-        lines.append(f"  {name:<42}{fmt(c['median_s']):>12}{added:>11}{error}")
+        paired = "" if name == "plain" else fmt(h.get("added_paired_ms", {}).get(name), 1)
+        lines.append(f"  {name:<48}{fmt(c['median_s']):>12}{added:>11}{paired:>12}{error}")
     return lines

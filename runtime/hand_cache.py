@@ -1,0 +1,140 @@
+"""Hands remembered between commands: `mnistgen N --like my7.png`, run again with the same
+picture, takes the hand it read the first time instead of reading it again.
+
+Reading a hand in a fresh command opens two more models (the classifier and the encoder, about
+11 ms) and prepares the picture (3-7 ms), to find 64 numbers. Scripts run the command again and
+again with one picture (`for n in 1999 2026; do mnistgen $n --like my7.png; done`), so the
+command keeps each hand it reads in a small JSON file, named by a key of everything that hand
+depends on, and a later command with the same key takes it from there: the very latent the
+models would give, bit for bit.
+
+The key covers the picture's bytes (sha256), the digit given with --like-digit, the generator,
+encoder and classifier files, and the runtime's own modules that a hand goes through. Files are
+known by path, size and modification time (what Python's bytecode cache trusts), so a replaced
+model or an upgraded mnistgen misses.
+
+Where: $MNISTGEN_CACHE_DIR, else $XDG_CACHE_HOME/mnistgen, else ~/.cache/mnistgen; hands go in
+its hands/ folder, at most MAX_HANDS of them (the least recently used go first).
+MNISTGEN_NO_CACHE=1 turns it off. Best effort: a folder that cannot be written, or an entry that
+cannot be read, costs only the time it would have saved, never an error.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from mnistgen.files import write_atomic
+from mnistgen.handwriting import Hand
+
+FORMAT = 1  # of an entry: a change to what an entry holds bumps it, so old entries miss
+MAX_HANDS = 1024
+"""Entries kept; about 3 kB each, so the folder stays under 4 MB."""
+MAX_PICTURE_BYTES = 64 * 1024 * 1024
+"""Larger files are not hashed (they are refused or slow to read anyway), so never remembered."""
+SOURCES = tuple(Path(__file__).with_name(f"{name}.py")
+                for name in ("prepare", "handwriting", "encoder", "classifier", "generator", "images"))
+"""The runtime modules that turn a picture into a hand: an edited or upgraded one misses."""
+
+
+@dataclass(frozen=True)
+class HandCache:
+    folder: Path
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> HandCache | None:
+        """The cache the environment names; None when MNISTGEN_NO_CACHE is set."""
+        if environ.get("MNISTGEN_NO_CACHE"):
+            return None
+        if environ.get("MNISTGEN_CACHE_DIR"):
+            root = Path(environ["MNISTGEN_CACHE_DIR"])
+        elif environ.get("XDG_CACHE_HOME"):
+            root = Path(environ["XDG_CACHE_HOME"]) / "mnistgen"
+        else:
+            root = Path.home() / ".cache" / "mnistgen"
+        return cls(root / "hands")
+
+    def key(self, picture: str | os.PathLike[str], digit: int | None, models: Sequence[Path | None]) -> str | None:
+        """The entry name for ``picture`` read as ``digit`` (None: the classifier reads it) with
+        ``models`` (generator, encoder, classifier or None); None when the picture cannot be
+        remembered (not a regular file, too large, unreadable: reading it will say why)."""
+        try:
+            files = [_identity(path) for path in (*models, *SOURCES)]
+            digest = _picture_sha256(Path(picture))
+        except OSError:
+            return None
+        if digest is None:
+            return None
+        return hashlib.sha256(json.dumps([FORMAT, digest, digit, files]).encode()).hexdigest()
+
+    def recall(self, key: str) -> Hand | None:
+        """The hand remembered under ``key``, or None."""
+        path = self.folder / f"{key}.json"
+        try:
+            hand = _decode(json.loads(path.read_bytes()))
+            os.utime(path)  # recently used: pruned last
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+        return hand
+
+    def remember(self, key: str, hand: Hand) -> None:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.folder / f"{key}.json", json.dumps(_encode(hand)).encode())
+            self._prune()
+        except OSError:
+            pass  # a cache that cannot be written only loses its speed
+
+    def count(self) -> int:
+        """How many hands are remembered."""
+        try:
+            return sum(entry.name.endswith(".json") for entry in os.scandir(self.folder))
+        except OSError:
+            return 0
+
+    def _prune(self) -> None:
+        entries = [entry for entry in os.scandir(self.folder) if entry.name.endswith(".json")]
+        if len(entries) <= MAX_HANDS:
+            return
+        entries.sort(key=lambda entry: entry.stat().st_mtime_ns)
+        for entry in entries[: len(entries) - MAX_HANDS]:
+            Path(entry.path).unlink(missing_ok=True)
+
+
+def _identity(path: Path | None) -> list[Any] | None:
+    if path is None:
+        return None
+    info = path.stat()
+    return [str(path.resolve()), info.st_size, info.st_mtime_ns]
+
+
+def _picture_sha256(path: Path) -> str | None:
+    with path.open("rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_PICTURE_BYTES:
+            return None  # a pipe would be used up by hashing it
+        return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def _encode(hand: Hand) -> dict[str, Any]:
+    # floats written by repr and read back as float32 are the same bits; the image as hex parses
+    # faster than 784 numbers
+    return {"digit": hand.digit, "confidence": hand.confidence, "latent": [float(v) for v in hand.latent],
+            "image": hand.image.tobytes().hex()}
+
+
+def _decode(entry: dict[str, Any]) -> Hand:
+    latent = np.array(entry["latent"], dtype=np.float32)
+    image = np.frombuffer(bytes.fromhex(entry["image"]), dtype=np.uint8)
+    confidence = entry["confidence"]
+    digit = entry["digit"]
+    if (latent.ndim != 1 or image.shape != (28 * 28,) or type(digit) is not int or not 0 <= digit <= 9
+            or not (confidence is None or isinstance(confidence, float))):
+        raise ValueError("not a hand")
+    return Hand(latent=latent, digit=digit, confidence=confidence, image=image.reshape(28, 28).copy())

@@ -132,4 +132,12 @@ def file_identity(path: str | os.PathLike) -> dict[str, str]:
     which names nothing on the machine that reads a report or manifest)."""
     path = Path(path)
     with path.open("rb") as stream:
-        return {"file": path.name, "sha256": hashlib.file_digest(stream, "sha256").hexdigest()}
+        return {"file": path.name, "sha256": sha256_hex(stream)}
+
+
+def sha256_hex(stream: BinaryIO) -> str:
+    """The sha256 of what is left in ``stream``, read in chunks (hashlib.file_digest is Python 3.11+)."""
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: stream.read(1 << 20), b""):
+        digest.update(chunk)
+    return digest.hexdigest()

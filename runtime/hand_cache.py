@@ -10,8 +10,8 @@ models would give, bit for bit.
 
 The key covers the picture's bytes (sha256), the digit given with --like-digit, the generator,
 encoder and classifier files, and the runtime's own modules that a hand goes through. Files are
-known by path, size and modification time (what Python's bytecode cache trusts), so a replaced
-model or an upgraded mnistgen misses.
+known by path, size and modification and change times (Python's bytecode cache trusts the first
+three), so a replaced model or an upgraded mnistgen misses.
 
 Where: $MNISTGEN_CACHE_DIR, else $XDG_CACHE_HOME/mnistgen, else ~/.cache/mnistgen; hands go in
 its hands/ folder, at most MAX_HANDS of them (the least recently used go first).
@@ -20,6 +20,7 @@ cannot be read, costs only the time it would have saved, never an error.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -30,7 +31,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from mnistgen.files import write_atomic
+from mnistgen.files import sha256_hex, write_atomic
 from mnistgen.handwriting import Hand
 
 FORMAT = 1  # of an entry: a change to what an entry holds bumps it, so old entries miss
@@ -57,7 +58,10 @@ class HandCache:
         elif environ.get("XDG_CACHE_HOME"):
             root = Path(environ["XDG_CACHE_HOME"]) / "mnistgen"
         else:
-            root = Path.home() / ".cache" / "mnistgen"
+            try:
+                root = Path.home() / ".cache" / "mnistgen"
+            except (RuntimeError, KeyError):  # no HOME and no password entry: nowhere to keep hands
+                return None
         return cls(root / "hands")
 
     def key(self, picture: str | os.PathLike[str], digit: int | None, models: Sequence[Path | None]) -> str | None:
@@ -78,9 +82,10 @@ class HandCache:
         path = self.folder / f"{key}.json"
         try:
             hand = _decode(json.loads(path.read_bytes()))
-            os.utime(path)  # recently used: pruned last
         except (OSError, ValueError, TypeError, KeyError):
             return None
+        with contextlib.suppress(OSError):  # a read-only cache still serves its hands
+            os.utime(path)  # recently used: pruned last
         return hand
 
     def remember(self, key: str, hand: Hand) -> None:
@@ -111,7 +116,8 @@ def _identity(path: Path | None) -> list[Any] | None:
     if path is None:
         return None
     info = path.stat()
-    return [str(path.resolve()), info.st_size, info.st_mtime_ns]
+    # ctime too: a copy that keeps the old size and mtime (cp -p) still changes it
+    return [str(path.resolve()), info.st_size, info.st_mtime_ns, info.st_ctime_ns]
 
 
 def _picture_sha256(path: Path) -> str | None:
@@ -119,7 +125,7 @@ def _picture_sha256(path: Path) -> str | None:
         info = os.fstat(file.fileno())
         if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_PICTURE_BYTES:
             return None  # a pipe would be used up by hashing it
-        return hashlib.file_digest(file, "sha256").hexdigest()
+        return sha256_hex(file)
 
 
 def _encode(hand: Hand) -> dict[str, Any]:
@@ -132,9 +138,9 @@ def _encode(hand: Hand) -> dict[str, Any]:
 def _decode(entry: dict[str, Any]) -> Hand:
     latent = np.array(entry["latent"], dtype=np.float32)
     image = np.frombuffer(bytes.fromhex(entry["image"]), dtype=np.uint8)
-    confidence = entry["confidence"]
-    digit = entry["digit"]
-    if (latent.ndim != 1 or image.shape != (28 * 28,) or type(digit) is not int or not 0 <= digit <= 9
-            or not (confidence is None or isinstance(confidence, float))):
-        raise ValueError("not a hand")
+    digit, confidence = entry["digit"], entry["confidence"]
+    if latent.ndim != 1 or not np.isfinite(latent).all() or image.shape != (28 * 28,):
+        raise ValueError("not a hand's latent and image")
+    if type(digit) is not int or not 0 <= digit <= 9 or not (confidence is None or isinstance(confidence, float)):
+        raise ValueError("not a hand's digit and confidence")
     return Hand(latent=latent, digit=digit, confidence=confidence, image=image.reshape(28, 28).copy())

@@ -75,10 +75,14 @@ def test_what_the_hand_depends_on_misses(tmp_path, hand_cache, picture, models):
     os.utime(models["encoder"], ns=(later, later))  # a replaced encoder
     like(tmp_path, picture, models, "d")
     assert len(entries(hand_cache)) == 4
+    models["encoder"].write_bytes(models["encoder"].read_bytes())  # rewritten, then its size and
+    os.utime(models["encoder"], ns=(later, later))  # mtime put back, as cp -p would
+    like(tmp_path, picture, models, "d2")
+    assert len(entries(hand_cache)) == 5
     with Image.open(picture) as drawn:
         Image.fromarray(np.roll(np.asarray(drawn), 9, axis=1)).save(renamed)  # other bytes, a known name
     like(tmp_path, renamed, models, "e")
-    assert len(entries(hand_cache)) == 5
+    assert len(entries(hand_cache)) == 6
 
 
 def test_a_damaged_entry_is_read_again(tmp_path, hand_cache, picture, models):
@@ -128,11 +132,30 @@ def test_the_least_recently_used_hands_go_first(tmp_path, picture, generator_pat
     assert (recalled.digit, recalled.confidence) == (hand.digit, hand.confidence)
 
 
-def test_where_the_cache_is(tmp_path):
+def test_a_read_only_cache_still_serves_its_hands(tmp_path, picture, generator_path, classifier_path, encoder_path,
+                                                  monkeypatch):
+    cache = HandCache(tmp_path / "hands")
+    hand = Generator(generator_path, threads=1, classifier=classifier_path, encoder=encoder_path).hand(picture)
+    cache.remember("0" * 64, hand)
+
+    def refused(*_args, **_kwargs):
+        raise PermissionError("read-only")
+
+    monkeypatch.setattr(os, "utime", refused)
+    np.testing.assert_array_equal(cache.recall("0" * 64).latent, hand.latent)
+
+
+def test_where_the_cache_is(tmp_path, monkeypatch):
     assert HandCache.from_environment({"MNISTGEN_CACHE_DIR": "/c", "XDG_CACHE_HOME": "/x"}).folder == Path("/c/hands")
     assert HandCache.from_environment({"XDG_CACHE_HOME": "/x"}).folder == Path("/x/mnistgen/hands")
     assert HandCache.from_environment({}).folder == Path.home() / ".cache" / "mnistgen" / "hands"
     assert HandCache.from_environment({"MNISTGEN_NO_CACHE": "1", "MNISTGEN_CACHE_DIR": "/c"}) is None
+
+    def homeless():
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", homeless)
+    assert HandCache.from_environment({}) is None  # nowhere to keep hands: the command reads each picture
 
 
 def test_info_says_where_hands_are_remembered(tmp_path, hand_cache, picture, models, monkeypatch):

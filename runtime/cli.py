@@ -155,13 +155,16 @@ def _hand(request: Request) -> tuple[Hand, Generator]:
     key = cache.key(request.like, request.like_digit, (model, encoder, classifier)) if cache else None
     hand = cache.recall(key) if cache and key else None
     if hand is not None:
-        return hand, Generator(model, threads=request.threads)
+        generator = Generator(model, threads=request.threads)
+        if hand.latent.shape == (generator.latent_dim,):  # else an entry edited by hand: read the picture
+            return hand, generator
     # The encoder and the classifier read one picture: a thread pool of their own would only add
     # to their start-up (2 to 7 ms of a --like command, docs/handwriting.md).
     reader = None if classifier is None else Classifier(classifier, threads=1)
     generator = Generator(model, threads=request.threads, classifier=reader, encoder=Encoder(encoder, threads=1))
     hand = generator.hand(request.like, request.like_digit)
-    if cache and key:
+    # the key again: a picture rewritten while it was read must not lend its hand to the old bytes
+    if cache and key and cache.key(request.like, request.like_digit, (model, encoder, classifier)) == key:
         cache.remember(key, hand)
     return hand, generator
 

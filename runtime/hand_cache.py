@@ -9,19 +9,23 @@ depends on, and a later command with the same key takes it from there: the very 
 models would give, bit for bit.
 
 The key covers the picture's bytes (sha256), the digit given with --like-digit, the generator,
-encoder and classifier files, and the runtime's own modules that a hand goes through. Files are
-known by path, size and modification and change times (Python's bytecode cache trusts the first
-three), so a replaced model or an upgraded mnistgen misses.
+encoder and classifier files, the runtime's own modules that a hand goes through, numpy, Pillow
+and onnxruntime, and the machine's architecture. Files are known by path, size and modification
+and change times (Python's bytecode cache trusts the first three), so a replaced model or an
+upgraded package misses. What it cannot see: one home folder shared by machines whose CPUs
+differ within an architecture (AVX2 and AVX-512, say) may give one a hand the other read, the
+same hand to within the last bits of its floats.
 
 Where: $MNISTGEN_CACHE_DIR, else $XDG_CACHE_HOME/mnistgen, else ~/.cache/mnistgen; hands go in
 its hands/ folder, at most MAX_HANDS of them (the least recently used go first).
-MNISTGEN_NO_CACHE=1 turns it off. Best effort: a folder that cannot be written, or an entry that
+MNISTGEN_NO_CACHE=1 (any value but 0) turns it off. Best effort: a folder that cannot be written, or an entry that
 cannot be read, costs only the time it would have saved, never an error.
 """
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import stat
@@ -39,9 +43,11 @@ MAX_HANDS = 1024
 """Entries kept; about 3 kB each, so the folder stays under 4 MB."""
 MAX_PICTURE_BYTES = 64 * 1024 * 1024
 """Larger files are not hashed (they are refused or slow to read anyway), so never remembered."""
-SOURCES = tuple(Path(__file__).with_name(f"{name}.py")
-                for name in ("prepare", "handwriting", "encoder", "classifier", "generator", "images"))
+SOURCES = tuple(Path(__file__).with_name(f"{name}.py") for name in (
+    "prepare", "handwriting", "encoder", "classifier", "generator", "images", "limits", "model_file", "hand_cache"))
 """The runtime modules that turn a picture into a hand: an edited or upgraded one misses."""
+LIBRARIES = ("numpy", "PIL", "onnxruntime")
+"""Their arithmetic and decoders shape a hand's last bits: an upgraded one (its files rewritten) misses."""
 
 
 @dataclass(frozen=True)
@@ -50,12 +56,12 @@ class HandCache:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> HandCache | None:
-        """The cache the environment names; None when MNISTGEN_NO_CACHE is set."""
-        if environ.get("MNISTGEN_NO_CACHE"):
+        """The cache the environment names; None when MNISTGEN_NO_CACHE is set (to anything but 0)."""
+        if environ.get("MNISTGEN_NO_CACHE", "") not in ("", "0"):
             return None
         if environ.get("MNISTGEN_CACHE_DIR"):
             root = Path(environ["MNISTGEN_CACHE_DIR"])
-        elif environ.get("XDG_CACHE_HOME"):
+        elif Path(environ.get("XDG_CACHE_HOME", "")).is_absolute():  # the XDG spec ignores relative ones
             root = Path(environ["XDG_CACHE_HOME"]) / "mnistgen"
         else:
             try:
@@ -69,20 +75,20 @@ class HandCache:
         ``models`` (generator, encoder, classifier or None); None when the picture cannot be
         remembered (not a regular file, too large, unreadable: reading it will say why)."""
         try:
-            files = [_identity(path) for path in (*models, *SOURCES)]
-            digest = _picture_sha256(Path(picture))
+            files = [_identity(path) for path in (*models, *SOURCES, *_library_files())]
+            digest = _picture_sha256(picture)
         except OSError:
             return None
         if digest is None:
             return None
-        return hashlib.sha256(json.dumps([FORMAT, digest, digit, files]).encode()).hexdigest()
+        return hashlib.sha256(json.dumps([FORMAT, digest, digit, files, os.uname().machine]).encode()).hexdigest()
 
     def recall(self, key: str) -> Hand | None:
         """The hand remembered under ``key``, or None."""
         path = self.folder / f"{key}.json"
         try:
             hand = _decode(json.loads(path.read_bytes()))
-        except (OSError, ValueError, TypeError, KeyError):
+        except Exception:  # whatever an entry holds (a damaged one, a hand-edited one) it is only a miss
             return None
         with contextlib.suppress(OSError):  # a read-only cache still serves its hands
             os.utime(path)  # recently used: pruned last
@@ -90,7 +96,8 @@ class HandCache:
 
     def remember(self, key: str, hand: Hand) -> None:
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            self.folder.parent.mkdir(parents=True, exist_ok=True)
+            self.folder.mkdir(mode=0o700, exist_ok=True)  # entries hold the user's prepared pictures
             write_atomic(self.folder / f"{key}.json", json.dumps(_encode(hand)).encode())
             self._prune()
         except OSError:
@@ -120,11 +127,19 @@ def _identity(path: Path | None) -> list[Any] | None:
     return [str(path.resolve()), info.st_size, info.st_mtime_ns, info.st_ctime_ns]
 
 
-def _picture_sha256(path: Path) -> str | None:
-    with path.open("rb") as file:
-        info = os.fstat(file.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_PICTURE_BYTES:
-            return None  # a pipe would be used up by hashing it
+def _library_files() -> list[Path]:
+    """Each library's package file, found without importing it (an upgrade rewrites it)."""
+    specs = [importlib.util.find_spec(name) for name in LIBRARIES]
+    return [Path(spec.origin) for spec in specs if spec is not None and spec.origin is not None]
+
+
+def _picture_sha256(path: str | os.PathLike[str]) -> str | None:
+    """The sha256 of a regular file's bytes; None for anything else (opening a pipe to hash it
+    would use it up, or wait for a writer) or a file too large to be worth remembering."""
+    info = os.stat(path)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_PICTURE_BYTES:
+        return None
+    with open(path, "rb") as file:
         return sha256_hex(file)
 
 
@@ -136,11 +151,14 @@ def _encode(hand: Hand) -> dict[str, Any]:
 
 
 def _decode(entry: dict[str, Any]) -> Hand:
-    latent = np.array(entry["latent"], dtype=np.float32)
+    wide = np.array(entry["latent"], dtype=np.float64)
+    if wide.ndim != 1 or not (np.abs(wide) <= np.finfo(np.float32).max).all():  # NaN fails too
+        raise ValueError("not a hand's latent")
+    latent = wide.astype(np.float32)
     image = np.frombuffer(bytes.fromhex(entry["image"]), dtype=np.uint8)
     digit, confidence = entry["digit"], entry["confidence"]
-    if latent.ndim != 1 or not np.isfinite(latent).all() or image.shape != (28 * 28,):
-        raise ValueError("not a hand's latent and image")
+    if image.shape != (28 * 28,):
+        raise ValueError("not a hand's image")
     if type(digit) is not int or not 0 <= digit <= 9 or not (confidence is None or isinstance(confidence, float)):
         raise ValueError("not a hand's digit and confidence")
     return Hand(latent=latent, digit=digit, confidence=confidence, image=image.reshape(28, 28).copy())

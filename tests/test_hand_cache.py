@@ -17,6 +17,7 @@ from PIL import Image
 from mnistgen import Generator, variations
 from mnistgen.hand_cache import HandCache
 from tests.test_cli import assert_one_line_error, cli
+from tests.test_handwriting import other_generator
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,7 @@ def like(tmp_path: Path, picture: Path, models: dict[str, Path], out: str, *extr
     flags = [f"--{name}={path}" for name, path in models.items()]
     result = cli("2026", "--like", str(picture), "--count", "3", "--seed", "1", "--format", "npy", "--out", out,
                  *flags, *extra, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0 and result.stderr == "", result.stderr  # the cache says nothing
     return np.load(tmp_path / out / "2026.npy")
 
 
@@ -83,14 +84,55 @@ def test_what_the_hand_depends_on_misses(tmp_path, hand_cache, picture, models):
         Image.fromarray(np.roll(np.asarray(drawn), 9, axis=1)).save(renamed)  # other bytes, a known name
     like(tmp_path, renamed, models, "e")
     assert len(entries(hand_cache)) == 6
+    for count, name in enumerate(("classifier", "model"), start=7):  # the reader, the generator replaced
+        os.utime(models[name], ns=(later, later))
+        like(tmp_path, picture, models, f"f{count}")
+        assert len(entries(hand_cache)) == count
 
 
-def test_a_damaged_entry_is_read_again(tmp_path, hand_cache, picture, models):
+def test_a_remembered_hand_does_not_pair_an_encoder_with_another_generator(tmp_path, picture, models):
+    like(tmp_path, picture, models, "first")
+    other = other_generator(tmp_path, models["model"])
+    flags = [f"--classifier={models['classifier']}", f"--encoder={models['encoder']}", f"--model={other}"]
+    result = cli("2026", "--like", str(picture), "--out", "out", *flags, cwd=tmp_path)
+    assert_one_line_error(result, "encoder for another generator")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_picture_rewritten_while_it_is_read_is_not_remembered(tmp_path, hand_cache, picture, models, monkeypatch):
+    from mnistgen import cli as command, generator as generator_module
+
+    drawing = Path(shutil.copy(picture, tmp_path / "drawing.png"))
+    read = generator_module.prepared_sample
+
+    def rewritten_then_read(sample):
+        with Image.open(picture) as drawn:  # another script saves a new drawing under the same name
+            Image.fromarray(np.roll(np.asarray(drawn), 5, axis=0)).save(drawing)
+        return read(sample)
+
+    monkeypatch.setattr(generator_module, "prepared_sample", rewritten_then_read)
+    flags = [f"--{name}={path}" for name, path in models.items()]
+    with pytest.raises(SystemExit) as done:
+        command.main(["2026", "--like", str(drawing), "--quiet", "--out", str(tmp_path / "out"), *flags])
+    assert done.value.code == 0
+    assert entries(hand_cache) == []  # the old bytes' key would have named the new drawing's hand
+
+
+@pytest.mark.parametrize("damage", ("truncated", "not a hand", "short latent", "deep", "too large", "not a number"))
+def test_a_damaged_entry_is_read_again(tmp_path, hand_cache, picture, models, damage):
     first = like(tmp_path, picture, models, "first")
     [entry] = entries(hand_cache)
-    entry.write_text('{"digit": 7, "latent": [')
+    remembered = json.loads(entry.read_text())
+    entry.write_text({
+        "truncated": '{"digit": 7, "latent": [',
+        "not a hand": "[]",
+        "short latent": json.dumps({**remembered, "latent": remembered["latent"][:-1]}),
+        "deep": "[" * 100_000 + "]" * 100_000,
+        "too large": json.dumps({**remembered, "latent": [1e39] * len(remembered["latent"])}),
+        "not a number": json.dumps({**remembered, "latent": ["NaN"] * len(remembered["latent"])}),
+    }[damage])
     np.testing.assert_array_equal(like(tmp_path, picture, models, "again"), first)
-    assert len(json.loads(entry.read_text())["latent"]) == Generator(models["model"], threads=1).latent_dim
+    assert json.loads(entry.read_text()) == remembered  # and remembered anew
 
 
 def test_off_or_unwritable_the_command_still_works(tmp_path, hand_cache, picture, models, monkeypatch):
@@ -150,6 +192,9 @@ def test_where_the_cache_is(tmp_path, monkeypatch):
     assert HandCache.from_environment({"XDG_CACHE_HOME": "/x"}).folder == Path("/x/mnistgen/hands")
     assert HandCache.from_environment({}).folder == Path.home() / ".cache" / "mnistgen" / "hands"
     assert HandCache.from_environment({"MNISTGEN_NO_CACHE": "1", "MNISTGEN_CACHE_DIR": "/c"}) is None
+    assert HandCache.from_environment({"MNISTGEN_NO_CACHE": "0", "MNISTGEN_CACHE_DIR": "/c"}).folder == Path("/c/hands")
+    relative = HandCache.from_environment({"XDG_CACHE_HOME": "cache"}).folder  # the XDG spec ignores it
+    assert relative == Path.home() / ".cache" / "mnistgen" / "hands"
 
     def homeless():
         raise RuntimeError("Could not determine home directory.")

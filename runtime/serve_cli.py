@@ -82,13 +82,15 @@ def _check_queue(queue: int) -> int:
 
 def _info_report(generator: Generator) -> dict[str, Any]:
     """What `mnistgen --info` prints for this model, from that command itself, so /v1/info can
-    never drift from it; the model's path on this machine is cut to its file name."""
+    never drift from it; the model's path on this machine is cut to its file name, and the
+    command's own cache of --like hands (a folder here, and no concern of the server) left out."""
     command = [sys.executable, "-m", "mnistgen", "--info", "--model", str(generator.path)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
         raise ModelError(f"mnistgen --info failed for {generator.path}: {result.stderr.strip()}")
     report = json.loads(result.stdout)
     report["model"] = generator.path.name
+    report.pop("hand_cache", None)
     return report
 
 

@@ -11,6 +11,7 @@ import os
 import re
 import shlex
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -80,6 +81,17 @@ def option(words: list[str], name: str) -> str:
     """The value that follows ``name`` in a command's words."""
     assert name in words, f"{name} missing from {' '.join(words)}"
     return words[words.index(name) + 1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_hand_cache(tmp_path_factory) -> Iterator[Path]:
+    """The cache of hands for what session- and module-scoped fixtures start (servers, pages),
+    which are set up before each test's own ``hand_cache``."""
+    folder = tmp_path_factory.mktemp("session-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MNISTGEN_CACHE_DIR", str(folder))
+        patch.delenv("MNISTGEN_NO_CACHE", raising=False)
+        yield folder
 
 
 @pytest.fixture(autouse=True)

@@ -11,16 +11,15 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable, Optional
+from typing import Optional
 
 import numpy as np
 import typer
 
-from mnistgen import images as encode
 from mnistgen.console import fail, run, version
 from mnistgen.classifier import CLASSIFIER_FILENAME, Classifier
 from mnistgen.encoder import ENCODER_FILENAME, Encoder, shipped_encoder_path
-from mnistgen.files import atomic_files, file_identity
+from mnistgen.files import file_identity
 from mnistgen.generator import GENERATOR_FILENAME, Generator
 from mnistgen.hand_cache import HandCache
 from mnistgen.handwriting import Hand, variations
@@ -47,6 +46,7 @@ from mnistgen.limits import (
     check_threads,
 )
 from mnistgen.model_file import resolve_model_path
+from mnistgen.outputs import Artifact, named_outputs, write_directory, write_stdout
 from mnistgen.progress import bar_for
 
 PROG = "mnistgen"
@@ -374,42 +374,12 @@ def _check_output(request: Request) -> None:
     check_output_dir(request.out, f"--out {request.out}", "--out takes a writable directory (created if missing) or '-' for stdout")
 
 
-# --- the outputs: named artifacts (file name + an encoder), to a directory or stdout ---------
-
-
-@dataclass(frozen=True)
-class Artifact:
-    name: str
-    # encodes straight into the destination stream, on demand: 100k PNGs never sit in memory at
-    # once, and a large .npy is not copied into a bytes buffer first
-    write: Callable[[BinaryIO], None]
-
-
-def _bytes(encoder: Callable[[], bytes]) -> Callable[[BinaryIO], None]:
-    return lambda stream: stream.write(encoder())
+# --- the outputs: named as mnistgen.outputs names them --------------------------------------
 
 
 def artifacts(request: Request, pictures: np.ndarray) -> list[Artifact]:
     """`pictures` is (n, 28, W) uint8: samples, number samples, or morph/walk frames."""
     return named_outputs(pictures, _stem(request), request.format, sequence=request.sequence, grid=request.grid)
-
-
-def named_outputs(pictures: np.ndarray, stem: str, format: str, *, sequence: bool = False,
-                  grid: bool = False) -> list[Artifact]:
-    """The files a request writes and their names: the one rule, which mnistgen serve shares."""
-    if format == "npy":
-        return [Artifact(f"{stem}.npy", lambda stream: np.save(stream, pictures, allow_pickle=False))]
-    if format == "gif":
-        return [Artifact(f"{stem}.gif", _bytes(lambda: encode.gif_bytes(pictures)))]
-    if sequence:
-        return [Artifact(f"{stem}.png", _bytes(lambda: encode.png_bytes(encode.strip(pictures))))]
-    if grid:
-        return [Artifact(f"{stem}_grid.png", _bytes(lambda: encode.png_bytes(encode.grid(pictures))))]
-    return [Artifact(f"{stem}_{i}.png", _png_of(pictures, i)) for i in range(len(pictures))]
-
-
-def _png_of(pictures: np.ndarray, index: int) -> Callable[[BinaryIO], None]:
-    return _bytes(lambda: encode.png_bytes(pictures[index]))
 
 
 def _stem(request: Request) -> str:
@@ -418,21 +388,3 @@ def _stem(request: Request) -> str:
     if request.style_walk:
         return f"{request.digits}_walk"
     return request.digits
-
-
-def write_stdout(artifact: Artifact) -> None:
-    artifact.write(sys.stdout.buffer)
-    sys.stdout.buffer.flush()
-
-
-def write_directory(directory: Path, items: list[Artifact], progress: Callable[[int, int], None] | None) -> list[Path]:
-    """Write the artifacts as one set and return their paths: a failed or interrupted run leaves
-    the directory as it was, with no partial set and no overwritten file changed."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with atomic_files(directory) as files:
-        for done, item in enumerate(items, start=1):
-            with files.writer(item.name) as stream:
-                item.write(stream)
-            if progress is not None:
-                progress(done, len(items))
-    return files.paths

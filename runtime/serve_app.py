@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mnistgen.cli import Artifact, named_outputs
+from mnistgen.outputs import Artifact, named_outputs
 from mnistgen.generator import Generator
 from mnistgen.limits import (
     DEFAULT_MIN_CONFIDENCE,
@@ -232,7 +232,7 @@ def _path_int(request: Request, name: str) -> object:
 
 def _payload(pictures: np.ndarray, stem: str, format: str, *, sequence: bool = False, grid: bool = False) -> Payload:
     """The response body, named and encoded as `mnistgen DIGIT --out DIR` writes its files
-    (mnistgen.cli.named_outputs); zip holds the CLI's separate PNGs, and png without a grid is the
+    (mnistgen.outputs.named_outputs); zip holds the CLI's separate PNGs, and png without a grid is the
     first sample (the query check allows it for one sample only)."""
     if format == "zip":
         buffer = io.BytesIO()

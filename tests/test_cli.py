@@ -240,7 +240,7 @@ def test_failure_midway_removes_files_already_written(tmp_path: Path, generator_
 
 
 def test_failure_midway_leaves_overwritten_files_as_they_were(tmp_path: Path):
-    from mnistgen.cli import Artifact, write_directory
+    from mnistgen.outputs import Artifact, write_directory
 
     def disk_full(stream) -> None:
         raise OSError(28, "No space left on device")

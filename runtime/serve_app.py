@@ -24,7 +24,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mnistgen.outputs import Artifact, named_outputs
 from mnistgen.generator import Generator
 from mnistgen.limits import (
     DEFAULT_MIN_CONFIDENCE,
@@ -43,6 +42,7 @@ from mnistgen.limits import (
     check_seed,
     check_steps,
 )
+from mnistgen.outputs import Artifact, named_outputs
 from mnistgen.serve_pool import InferencePool, Overloaded
 
 DIGIT_FORMATS = ("png", "zip", "npy", "gif")

@@ -16,10 +16,11 @@ upgraded package misses. What it cannot see: one home folder shared by machines 
 differ within an architecture (AVX2 and AVX-512, say) may give one a hand the other read, the
 same hand to within the last bits of its floats.
 
-Where: $MNISTGEN_CACHE_DIR, else $XDG_CACHE_HOME/mnistgen, else ~/.cache/mnistgen; hands go in
-its hands/ folder, at most MAX_HANDS of them (the least recently used go first).
-MNISTGEN_NO_CACHE=1 (any value but 0) turns it off. Best effort: a folder that cannot be written, or an entry that
-cannot be read, costs only the time it would have saved, never an error.
+Where: $MNISTGEN_CACHE_DIR, else $XDG_CACHE_HOME/mnistgen (when absolute), else
+~/.cache/mnistgen; hands go in its hands/ folder, at most MAX_HANDS of them (the least recently
+used go first). MNISTGEN_NO_CACHE=1 (any value but 0) turns it off. Best effort: a folder that
+cannot be written, or an entry that cannot be read, costs only the time it would have saved,
+never an error.
 """
 from __future__ import annotations
 

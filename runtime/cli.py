@@ -151,9 +151,10 @@ def _hand(request: Request) -> tuple[Hand, Generator]:
     model = resolve_model_path(request.model, GENERATOR_FILENAME)
     encoder = resolve_model_path(request.encoder, ENCODER_FILENAME)
     classifier = None if request.like_digit is not None else resolve_model_path(request.classifier, CLASSIFIER_FILENAME)
+    models = (model, encoder, classifier)
     cache = HandCache.from_environment(os.environ)
-    key = cache.key(request.like, request.like_digit, (model, encoder, classifier)) if cache else None
-    hand = cache.recall(key) if cache and key else None
+    key = cache.key(request.like, request.like_digit, models) if cache else None
+    hand = cache.recall(key) if key else None
     if hand is not None:
         generator = Generator(model, threads=request.threads)
         if hand.latent.shape == (generator.latent_dim,):  # else an entry edited by hand: read the picture
@@ -164,7 +165,7 @@ def _hand(request: Request) -> tuple[Hand, Generator]:
     generator = Generator(model, threads=request.threads, classifier=reader, encoder=Encoder(encoder, threads=1))
     hand = generator.hand(request.like, request.like_digit)
     # the key again: a picture rewritten while it was read must not lend its hand to the old bytes
-    if cache and key and cache.key(request.like, request.like_digit, (model, encoder, classifier)) == key:
+    if key and cache.key(request.like, request.like_digit, models) == key:
         cache.remember(key, hand)
     return hand, generator
 

@@ -76,7 +76,7 @@ class HandCache:
         ``models`` (generator, encoder, classifier or None); None when the picture cannot be
         remembered (not a regular file, too large, unreadable: reading it will say why)."""
         try:
-            files = [_identity(path) for path in (*models, *SOURCES, *_library_files())]
+            files = [_stat_identity(path) for path in (*models, *SOURCES, *_library_files())]
             digest = _picture_sha256(picture)
         except OSError:
             return None
@@ -107,12 +107,15 @@ class HandCache:
     def count(self) -> int:
         """How many hands are remembered."""
         try:
-            return sum(entry.name.endswith(".json") for entry in os.scandir(self.folder))
+            return len(self._entries())
         except OSError:
             return 0
 
+    def _entries(self) -> list[os.DirEntry[str]]:
+        return [entry for entry in os.scandir(self.folder) if entry.name.endswith(".json")]
+
     def _prune(self) -> None:
-        entries = [entry for entry in os.scandir(self.folder) if entry.name.endswith(".json")]
+        entries = self._entries()
         if len(entries) <= MAX_HANDS:
             return
         entries.sort(key=lambda entry: entry.stat().st_mtime_ns)
@@ -120,7 +123,7 @@ class HandCache:
             Path(entry.path).unlink(missing_ok=True)
 
 
-def _identity(path: Path | None) -> list[Any] | None:
+def _stat_identity(path: Path | None) -> list[Any] | None:
     if path is None:
         return None
     info = path.stat()

@@ -83,25 +83,26 @@ def option(words: list[str], name: str) -> str:
     return words[words.index(name) + 1]
 
 
+def _cache_of_hands(patch: pytest.MonkeyPatch, folder: Path) -> Path:
+    """Point mnistgen.hand_cache, here and in every command started, at ``folder``."""
+    patch.setenv("MNISTGEN_CACHE_DIR", str(folder))
+    patch.delenv("MNISTGEN_NO_CACHE", raising=False)
+    return folder
+
+
 @pytest.fixture(scope="session", autouse=True)
 def session_hand_cache(tmp_path_factory) -> Iterator[Path]:
     """The cache of hands for what session- and module-scoped fixtures start (servers, pages),
     which are set up before each test's own ``hand_cache``."""
-    folder = tmp_path_factory.mktemp("session-cache")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MNISTGEN_CACHE_DIR", str(folder))
-        patch.delenv("MNISTGEN_NO_CACHE", raising=False)
-        yield folder
+        yield _cache_of_hands(patch, tmp_path_factory.mktemp("session-cache"))
 
 
 @pytest.fixture(autouse=True)
 def hand_cache(tmp_path_factory, monkeypatch) -> Path:
     """Each test's own cache of hands (mnistgen.hand_cache), also for the commands it starts: no
     test reads what another remembered, and none writes into the user's ~/.cache."""
-    folder = tmp_path_factory.mktemp("cache")
-    monkeypatch.setenv("MNISTGEN_CACHE_DIR", str(folder))
-    monkeypatch.delenv("MNISTGEN_NO_CACHE", raising=False)
-    return folder
+    return _cache_of_hands(monkeypatch, tmp_path_factory.mktemp("cache"))
 
 
 @pytest.fixture(scope="session")

@@ -38,11 +38,14 @@ def models(tmp_path, generator_path, classifier_path, encoder_path) -> dict[str,
             for name, path in (("model", generator_path), ("classifier", classifier_path), ("encoder", encoder_path))}
 
 
+def flags(models: dict[str, Path]) -> list[str]:
+    return [f"--{name}={path}" for name, path in models.items()]
+
+
 def like(tmp_path: Path, picture: Path, models: dict[str, Path], out: str, *extra: str) -> np.ndarray:
     """`mnistgen 2026 --like picture --count 3 --seed 1`, as an array."""
-    flags = [f"--{name}={path}" for name, path in models.items()]
     result = cli("2026", "--like", str(picture), "--count", "3", "--seed", "1", "--format", "npy", "--out", out,
-                 *flags, *extra, cwd=tmp_path)
+                 *flags(models), *extra, cwd=tmp_path)
     assert result.returncode == 0 and result.stderr == "", result.stderr  # the cache says nothing
     return np.load(tmp_path / out / "2026.npy")
 
@@ -93,8 +96,7 @@ def test_what_the_hand_depends_on_misses(tmp_path, hand_cache, picture, models):
 def test_a_remembered_hand_does_not_pair_an_encoder_with_another_generator(tmp_path, picture, models):
     like(tmp_path, picture, models, "first")
     other = other_generator(tmp_path, models["model"])
-    flags = [f"--classifier={models['classifier']}", f"--encoder={models['encoder']}", f"--model={other}"]
-    result = cli("2026", "--like", str(picture), "--out", "out", *flags, cwd=tmp_path)
+    result = cli("2026", "--like", str(picture), "--out", "out", *flags({**models, "model": other}), cwd=tmp_path)
     assert_one_line_error(result, "encoder for another generator")
     assert not (tmp_path / "out").exists()
 
@@ -111,9 +113,8 @@ def test_a_picture_rewritten_while_it_is_read_is_not_remembered(tmp_path, hand_c
         return read(sample)
 
     monkeypatch.setattr(generator_module, "prepared_sample", rewritten_then_read)
-    flags = [f"--{name}={path}" for name, path in models.items()]
     with pytest.raises(SystemExit) as done:
-        command.main(["2026", "--like", str(drawing), "--quiet", "--out", str(tmp_path / "out"), *flags])
+        command.main(["2026", "--like", str(drawing), "--quiet", "--out", str(tmp_path / "out"), *flags(models)])
     assert done.value.code == 0
     assert entries(hand_cache) == []  # the old bytes' key would have named the new drawing's hand
 
@@ -149,8 +150,7 @@ def test_off_or_unwritable_the_command_still_works(tmp_path, hand_cache, picture
 
 def test_refused_pictures_are_not_remembered(tmp_path, hand_cache, models):
     Image.new("L", (100, 100), 255).save(tmp_path / "blank.png")
-    flags = [f"--{name}={path}" for name, path in models.items()]
-    result = cli("7", "--like", "blank.png", "--out", "out", *flags, cwd=tmp_path)
+    result = cli("7", "--like", "blank.png", "--out", "out", *flags(models), cwd=tmp_path)
     assert_one_line_error(result, "is blank")
     assert entries(hand_cache) == [] and not (tmp_path / "out").exists()
 

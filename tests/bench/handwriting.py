@@ -104,7 +104,7 @@ def whole_commands(options: Options, paths: dict[str, Path], folder: Path) -> di
     picture is read) and seen before (the hand remembered by an earlier command, hand_cache)."""
     base = mnistgen_command() + [NUMBER, "--quiet", "--model", str(options.generator)]
     like = ["--classifier", str(options.classifier), "--encoder", str(options.encoder)]
-    variants = {"plain": (base, "first sight")}
+    variants: dict[str, tuple[list[str], str | None]] = {"plain": (base, None)}  # the plain one reads no hand
     for name, path in paths.items():
         for sight in ("first sight", "seen before"):
             variants[f"--like {name}, {sight}"] = (base + ["--like", str(path), *like], sight)

@@ -22,7 +22,7 @@ from mnistgen.encoder import ENCODER_FILENAME, Encoder, shipped_encoder_path
 from mnistgen.files import file_identity
 from mnistgen.generator import GENERATOR_FILENAME, Generator
 from mnistgen.hand_cache import HandCache
-from mnistgen.handwriting import Hand, variations
+from mnistgen.handwriting import Hand
 from mnistgen.limits import (
     DEFAULT_MIN_CONFIDENCE,
     DEFAULT_SPREAD,
@@ -139,10 +139,7 @@ def _in_hand(request: Request) -> np.ndarray:
     hand, generator = _hand(request)
     if request.morph is not None:
         return generator.morph(int(request.digits), request.morph, request.steps, latent=hand.latent)
-    latents = variations(hand.latent, request.count, request.spread, request.seed)
-    if len(request.digits) > 1:
-        return generator.number(request.digits, seed=request.seed, latents=latents)
-    return generator.generate(int(request.digits), latents=latents)
+    return generator.in_hand(request.digits, hand, request.count, request.spread, request.seed)
 
 
 def _hand(request: Request) -> tuple[Hand, Generator]:

@@ -15,11 +15,12 @@ import numpy as np
 
 from mnistgen.classifier import Classifier
 from mnistgen.encoder import Encoder
-from mnistgen.handwriting import Hand, prepared_sample
+from mnistgen.handwriting import COMMAND_LINE, Hand, Wording, prepared_sample, variations
 from mnistgen.images import unit_to_uint8
 from mnistgen.limits import (
     BATCH_SIZE,
     DEFAULT_MIN_CONFIDENCE,
+    DEFAULT_SPREAD,
     DEFAULT_STEPS,
     LIKE_MIN_CONFIDENCE,
     MAX_COUNT,
@@ -125,12 +126,13 @@ class Generator:
         return self.encoder().encode(images, digits)
 
     def hand(self, sample: Any, digit: int | None = None,
-             min_confidence: float = LIKE_MIN_CONFIDENCE) -> Hand:
-        """The hand of one sample: a path to a picture (PNG, JPEG...), a PIL image, or a grey array
-        (a uint8 (28, 28) array is taken as prepared already). ``digit`` is the digit it shows;
-        without it the classifier reads it, and InputError says so when it is not sure to
-        ``min_confidence``. The hand's latent writes any digit: generate(d, latents=[hand.latent])."""
-        image, where = prepared_sample(sample)
+             min_confidence: float = LIKE_MIN_CONFIDENCE, wording: Wording = COMMAND_LINE) -> Hand:
+        """The hand of one sample: a path to a picture (PNG, JPEG...), a picture file's bytes, a PIL
+        image, or a grey array (a uint8 (28, 28) array is taken as prepared already). ``digit`` is
+        the digit it shows; without it the classifier reads it, and InputError says so when it is
+        not sure to ``min_confidence``. ``wording``: how refusals name the sample and the fixes.
+        The hand's latent writes any digit: generate(d, latents=[hand.latent])."""
+        image, where = prepared_sample(sample, wording)
         confidence = None
         if digit is None:
             labels, confidences = self.classifier().predict(image)
@@ -139,7 +141,7 @@ class Generator:
                 raise InputError(
                     f"cannot tell which digit {where} shows: the classifier reads a {digit} at only "
                     f"{100 * confidence:.0f}% confidence (needs {100 * min_confidence:.0f}%); "
-                    "say which digit it is with --like-digit D"
+                    f"say which digit it is with {wording.say_digit}"
                 )
         digit = check_digit(digit)
         return Hand(latent=self.encode(image, digit)[0], digit=digit, confidence=confidence, image=image)
@@ -282,6 +284,19 @@ class Generator:
                 rows = shifts[:, position] == shift
                 _paste_max(canvas, rows, tiles[rows], width * position + int(shift))
         return canvas
+
+    def in_hand(self, digits: str, hand: Hand | Any, count: int | None = None, spread: float = DEFAULT_SPREAD,
+                seed: int | None = None) -> np.ndarray:
+        """``digits`` written in one hand (a Hand, or its latent): the first sample in the hand
+        itself, the others variations around it (mnistgen.variations: ``spread`` 0 repeats the
+        hand, 1 strays to random hands), from ``seed``. What `mnistgen DIGITS --like PICTURE`
+        writes: uint8 (count, 28, 28) for one digit, (count, 28, 28 x digits) for a number."""
+        digits = check_number(digits)
+        latent = hand.latent if isinstance(hand, Hand) else hand
+        latents = variations(latent, 1 if count is None else count, spread, seed)
+        if len(digits) > 1:
+            return self.number(digits, seed=seed, latents=latents)
+        return self.generate(int(digits), latents=latents)
 
     def morph(self, digit_from: int, digit_to: int, steps: int = DEFAULT_STEPS, seed: int | None = None,
               latent: Any = None) -> np.ndarray:

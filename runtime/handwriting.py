@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from mnistgen.limits import InputError, check_count, check_seed, check_spread
-from mnistgen.prepare import luminance, prepare, prepare_file
+from mnistgen.prepare import LIKE_TAKES, luminance, prepare, prepare_file
 
 
 @dataclass(frozen=True)
@@ -27,20 +27,37 @@ class Hand:
     image: np.ndarray  # uint8 (28, 28): the sample as prepared for the encoder
 
 
-def prepared_sample(picture: Any) -> tuple[np.ndarray, str]:
-    """(uint8 (28, 28) prepared sample, how to name it in a message) from a path, a PIL image or
-    an array: a (28, 28) uint8 array is taken as already prepared, any other picture is prepared."""
-    if isinstance(picture, (str, os.PathLike)):
-        return prepare_file(picture), f"--like {Path(picture)}"
+@dataclass(frozen=True)
+class Wording:
+    """How a refusal of a sample names it and says what to do: the command line's words by
+    default; `mnistgen serve` names its request body and query parameter instead."""
+
+    picture: str | None = None  # None: "--like PATH" for a file, "the picture" for anything else
+    takes: str = LIKE_TAKES  # what the refusal ends with, before what a picture may be
+    say_digit: str = "--like-digit D"  # how to say the digit when the classifier is unsure
+
+
+COMMAND_LINE = Wording()
+
+
+def prepared_sample(picture: Any, wording: Wording = COMMAND_LINE) -> tuple[np.ndarray, str]:
+    """(uint8 (28, 28) prepared sample, how to name it in a message) from a path, the bytes of a
+    picture file, a PIL image or an array: a (28, 28) uint8 array is taken as already prepared,
+    any other picture is prepared."""
+    if isinstance(picture, (str, os.PathLike, bytes, bytearray, memoryview)):
+        where = wording.picture or (f"--like {Path(picture)}" if isinstance(picture, (str, os.PathLike)) else "the picture")
+        return prepare_file(picture, where, wording.takes), where
+    where = wording.picture or "the picture"
     if hasattr(picture, "convert") and hasattr(picture, "size"):  # a PIL image
-        return prepare(luminance(picture)), "the picture"
+        return prepare(luminance(picture), where, wording.takes), where
     array = np.asarray(picture)
     if array.dtype == np.uint8 and array.shape == (28, 28):
-        return array, "the sample"
+        return array, wording.picture or "the sample"
     if array.ndim != 2 or array.size == 0 or not np.issubdtype(array.dtype, np.number):
-        raise InputError(f"a sample must be a path, a PIL image, or a 2-D grey array; got {array.dtype} {array.shape}")
+        raise InputError(f"a sample must be a path, picture bytes, a PIL image, or a 2-D grey array; "
+                         f"got {array.dtype} {array.shape}")
     grey = array.astype(np.float32) / (255.0 if array.dtype == np.uint8 else max(float(array.max()), 1.0))
-    return prepare(grey), "the picture"
+    return prepare(grey, where, wording.takes), where
 
 
 def variations(latent: np.ndarray, count: int, spread: float, seed: int | None) -> np.ndarray:

@@ -21,6 +21,7 @@ message says what was wrong and what is accepted.
 from __future__ import annotations
 
 import importlib
+import io
 import math
 import os
 import warnings
@@ -61,6 +62,8 @@ EXIF_ORIENTATION = 0x0112
 UPRIGHT = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE", 6: "ROTATE_270",
            7: "TRANSVERSE", 8: "ROTATE_90"}
 """EXIF orientation -> the PIL.Image.Transpose that undoes it, as in ImageOps.exif_transpose."""
+LIKE_TAKES = "--like takes"
+"""How a refusal of a picture ends, before ACCEPTED: the command line's option by default."""
 ACCEPTED = "a still PNG or JPEG (or single-frame GIF, BMP, TIFF, WebP) of one digit, dark on light or light on dark"
 MIN_CONTRAST = 0.1  # below this spread of grey the picture is one flat tone
 MIN_INK = 0.2  # the darkest marks must be this much darker than their paper (as a fraction) to be ink
@@ -69,22 +72,36 @@ MIN_STROKE = 1.5  # MNIST's lower quartile: thinner strokes are thickened to MNI
 TRIM = 0.002  # ink mass cut off each side when cropping: specks far from the digit do not widen the box
 
 
-def read_picture(path: str | os.PathLike) -> np.ndarray:
-    """The luminance of the picture at ``path``, float32 0..1 (h, w), at most WORK_SIDE a side."""
+def read_picture(source: str | os.PathLike | bytes, where: str | None = None, takes: str = LIKE_TAKES) -> np.ndarray:
+    """The luminance of a picture, float32 0..1 (h, w), at most WORK_SIDE a side: from the file
+    at a path, or from the bytes of one (a picture sent to `mnistgen serve`). ``where`` names the
+    picture in a refusal (default: "--like PATH", or "the picture" for bytes) and ``takes`` ends
+    it before ACCEPTED."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return _decoded(io.BytesIO(source), where or "the picture", takes)
+    path = Path(source)
+    where = where or f"--like {path}"
+    if not path.exists():
+        raise InputError(f"{where}: no such file; {takes} {ACCEPTED}")
+    if path.is_dir():
+        raise InputError(f"{where} is a directory; {takes} {ACCEPTED}")
+    try:
+        file = path.open("rb")
+    except OSError as error:  # unreadable (permissions): not a write error for the CLI to report
+        raise InputError(f"{where} cannot be read ({error.strerror or error}); {takes} {ACCEPTED}") from None
+    with file:
+        return _decoded(file, where, takes)
+
+
+def _decoded(file: BinaryIO, where: str, takes: str) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError  # deferred: only --like pays for Pillow here
 
-    path = Path(path)
-    where = f"--like {path}"
-    if not path.exists():
-        raise InputError(f"{where}: no such file; --like takes {ACCEPTED}")
-    if path.is_dir():
-        raise InputError(f"{where} is a directory; --like takes {ACCEPTED}")
     try:
-        with path.open("rb") as file, warnings.catch_warnings():
+        with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             # only the accepted formats' decoders ever see the bytes: nothing exotic parses user files
             with Image.open(file, formats=[_sniff_format(file)]) as picture:
-                _check_header(picture, where)
+                _check_header(picture, where, takes)
                 # JPEG: decode at the smallest of 1/2, 1/4, 1/8 scale that keeps the long side >= WORK_SIDE
                 shrink = WORK_SIDE / max(picture.size)
                 picture.draft("L", (math.ceil(picture.width * shrink), math.ceil(picture.height * shrink)))
@@ -92,14 +109,14 @@ def read_picture(path: str | os.PathLike) -> np.ndarray:
                 return luminance(_upright(picture))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InputError(f"{where} is too large to decode safely (over {MAX_PIXELS:,} pixels); "
-                         f"--like takes {ACCEPTED}") from None
+                         f"{takes} {ACCEPTED}") from None
     except UnidentifiedImageError:
-        raise InputError(f"{where} is not an image; --like takes {ACCEPTED}") from None
+        raise InputError(f"{where} is not an image; {takes} {ACCEPTED}") from None
     except (OSError, SyntaxError, ValueError) as error:  # Pillow's decoders raise these for broken data
         if isinstance(error, InputError):
             raise
         reason = str(error).strip().splitlines()[0][:80] if str(error).strip() else type(error).__name__
-        raise InputError(f"{where} is truncated or corrupt ({reason}); --like takes {ACCEPTED}") from None
+        raise InputError(f"{where} is truncated or corrupt ({reason}); {takes} {ACCEPTED}") from None
 
 
 def _sniff_format(file: BinaryIO) -> str:
@@ -113,18 +130,18 @@ def _sniff_format(file: BinaryIO) -> str:
         if head.startswith(signatures) and (name != "WEBP" or head[8:12] == b"WEBP"):
             importlib.import_module(f"PIL.{plugin}")
             return name
-    raise UnidentifiedImageError(file.name)
+    raise UnidentifiedImageError(getattr(file, "name", "the picture"))
 
 
-def _check_header(picture: Any, where: str) -> None:
+def _check_header(picture: Any, where: str, takes: str) -> None:
     width, height = picture.size
     if width * height > MAX_PIXELS:
         raise InputError(f"{where} is too large to decode safely ({width}x{height} pixels, over {MAX_PIXELS:,}); "
-                         f"--like takes {ACCEPTED}")
+                         f"{takes} {ACCEPTED}")
     frames = getattr(picture, "n_frames", 1)
     if frames > 1:
         what = "a multi-page" if picture.format == "TIFF" else "an animated"
-        raise InputError(f"{where} is {what} {picture.format} ({frames} frames); --like takes {ACCEPTED}")
+        raise InputError(f"{where} is {what} {picture.format} ({frames} frames); {takes} {ACCEPTED}")
 
 
 def _upright(picture: Any) -> Any:
@@ -170,23 +187,23 @@ def luminance(picture: Any) -> np.ndarray:
     return grey * alpha + paper * (1.0 - alpha)
 
 
-def prepare(grey: np.ndarray, where: str = "the picture") -> np.ndarray:
+def prepare(grey: np.ndarray, where: str = "the picture", takes: str = LIKE_TAKES) -> np.ndarray:
     """Luminance 0..1 (h, w) of one digit -> uint8 (28, 28), white on black, as MNIST's."""
     grey = np.asarray(grey, dtype=np.float32)
     low, middle, high = _quantiles(grey, (0.005, 0.5, 0.995))
     if high - low < MIN_CONTRAST:
         if float(grey.mean()) >= 0.5:
-            raise InputError(f"{where} is blank (one light tone, no ink); --like takes {ACCEPTED}")
-        raise InputError(f"{where} is all ink (one dark tone, no paper); --like takes {ACCEPTED}")
+            raise InputError(f"{where} is blank (one light tone, no ink); {takes} {ACCEPTED}")
+        raise InputError(f"{where} is all ink (one dark tone, no paper); {takes} {ACCEPTED}")
     if middle < 0.5:
         grey = 1.0 - grey  # light ink on dark paper: make the paper the light side
     ink = _ink(grey)
     peak = _peak(ink)
     if peak < MIN_INK:
-        raise InputError(f"{where} is blank (no marks darker than the paper around them); --like takes {ACCEPTED}")
+        raise InputError(f"{where} is blank (no marks darker than the paper around them); {takes} {ACCEPTED}")
     ink = np.clip((ink - 0.3 * peak) / (0.45 * peak), 0.0, 1.0)  # paper texture to 0, the stroke's core to 1
     if float((ink >= 0.5).mean()) > 0.6:
-        raise InputError(f"{where} is all ink (ink covers most of it, no digit on paper); --like takes {ACCEPTED}")
+        raise InputError(f"{where} is all ink (ink covers most of it, no digit on paper); {takes} {ACCEPTED}")
     crop = _crop(ink)
     thick = _thicken(crop, BOX / max(crop.shape))
     if thick is not crop:
@@ -217,9 +234,11 @@ def _peak(ink: np.ndarray, rank: int = 20) -> float:
     return float(np.partition(candidates, -rank)[-rank])
 
 
-def prepare_file(path: str | os.PathLike) -> np.ndarray:
-    """The picture at ``path`` prepared as an MNIST digit: uint8 (28, 28), white on black."""
-    return prepare(read_picture(path), f"--like {Path(path)}")
+def prepare_file(source: str | os.PathLike | bytes, where: str | None = None, takes: str = LIKE_TAKES) -> np.ndarray:
+    """The picture at a path, or in bytes, prepared as an MNIST digit: uint8 (28, 28), white on
+    black (read_picture says how refusals name it)."""
+    where = where or (f"--like {Path(source)}" if isinstance(source, (str, os.PathLike)) else "the picture")
+    return prepare(read_picture(source, where, takes), where, takes)
 
 
 def _ink(grey: np.ndarray) -> np.ndarray:

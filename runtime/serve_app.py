@@ -3,14 +3,19 @@
 Every refusal is a 4xx with a JSON body ``{"error": MESSAGE, "status": CODE}``; MESSAGE is the
 one the CLI and the Python API give for the same mistake, because the values go through the
 same checks in mnistgen.limits. Requests name digits, counts, seeds and formats, never a file:
-the model is chosen when the server starts, and nothing is served from disk.
+the model is chosen when the server starts, and nothing is served from disk. The one body taken
+is a picture POSTed to write in its hand (`mnistgen DIGITS --like PICTURE`); the hands read are
+kept in memory, by the picture's sha256, so a picture sent again costs no reading.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import logging
+import threading
 import zipfile
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, Optional
 
@@ -25,8 +30,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mnistgen.generator import Generator
+from mnistgen.handwriting import Hand, Wording
 from mnistgen.limits import (
     DEFAULT_MIN_CONFIDENCE,
+    DEFAULT_SPREAD,
     DEFAULT_STEPS,
     MAX_COUNT,
     MAX_STEPS,
@@ -40,6 +47,7 @@ from mnistgen.limits import (
     check_number,
     check_number_count,
     check_seed,
+    check_spread,
     check_steps,
 )
 from mnistgen.outputs import Artifact, named_outputs
@@ -48,10 +56,16 @@ from mnistgen.serve_pool import InferencePool, Overloaded
 DIGIT_FORMATS = ("png", "zip", "npy", "gif")
 SEQUENCE_FORMATS = ("png", "npy", "gif")
 MAX_BODY_BYTES = 1024
-"""No endpoint takes a body; anything larger is refused before routing (413)."""
+"""Only a POST takes a body; a GET's larger than this is refused before routing (413)."""
+MAX_PICTURE_BYTES = 16 * 1024 * 1024
+"""A POSTed picture's largest body: a phone photo is 2-8 MB; larger is refused unread (413)."""
+PICTURE = Wording(picture="the request body", takes="the body must be", say_digit="the query parameter like_digit=D")
+"""Refusals of a POSTed picture name the body and the query parameter, not the CLI's options."""
 RETRY_AFTER_S = 1
 MEDIA_TYPES = {"png": "image/png", "gif": "image/gif", "npy": "application/octet-stream", "zip": "application/zip"}
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed: the same request gives the same bytes
+POST_PATHS = ("/v1/digits/", "/v1/morph/")
+"""The endpoints that also take a POSTed picture, to write in its hand."""
 ENDPOINTS = ("/v1/digits/{digits}", "/v1/morph/{digit}/{to}", "/v1/walk/{digit}", "/v1/info", "/healthz",
              "/openapi.json")
 
@@ -65,6 +79,7 @@ class ServeLimits:
     workers: int
     queue: int
     max_images: int  # per request: count x digits, or frames
+    hands: int  # hands read from POSTed pictures kept in memory; 0: read every picture
     cors_origins: tuple[str, ...] = ()
 
 
@@ -77,10 +92,41 @@ class Payload:
     body: bytes
     format: str
     filename: str  # what the CLI would name the file
+    hand: Hand | None = None  # the hand it is written in, told in headers
 
     def response(self) -> Response:
         headers = {"Content-Disposition": f'inline; filename="{self.filename}"'}
+        if self.hand is not None:
+            headers["X-Mnistgen-Hand-Digit"] = str(self.hand.digit)
+            if self.hand.confidence is not None:  # read by the classifier, not given as like_digit
+                headers["X-Mnistgen-Hand-Confidence"] = f"{self.hand.confidence:.4f}"
         return Response(self.body, media_type=MEDIA_TYPES[self.format], headers=headers)
+
+
+class Hands:
+    """The hands read from POSTed pictures, by the sha256 of the picture's bytes and the digit
+    given for it, the least recently used dropped past ``size``. The server's models never
+    change while it runs, so a hand read once holds for as long as it is kept. Shared by the
+    pool's threads."""
+
+    def __init__(self, generator: Generator, size: int):
+        self.generator, self.size = generator, size
+        self._kept: OrderedDict[tuple[bytes, int | None], Hand] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def read(self, picture: bytes, like_digit: int | None) -> Hand:
+        key = (hashlib.sha256(picture).digest(), like_digit)
+        with self._lock:
+            hand = self._kept.get(key)
+            if hand is not None:
+                self._kept.move_to_end(key)
+                return hand
+        hand = self.generator.hand(picture, like_digit, wording=PICTURE)  # outside the lock: others go on
+        with self._lock:
+            self._kept[key] = hand
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
+        return hand
 
 
 # --- query strings: only the parameters an endpoint takes, each at most once -----------------
@@ -145,6 +191,7 @@ class Api:
 
     def __init__(self, generator: Generator, pool: InferencePool, limits: ServeLimits, info: dict[str, Any]):
         self.generator, self.pool, self.limits, self.info_report = generator, pool, limits, info
+        self.hands = Hands(generator, limits.hands)
 
     def _check_size(self, images: int, what: str) -> None:
         if images > self.limits.max_images:
@@ -157,23 +204,14 @@ class Api:
         query = Query(request, ("count", "seed", "format", "grid", "verify", "min_confidence"))
         # checked in the CLI's order (mnistgen.cli.build_request), so the first mistake is named
         digits = check_number(request.path_params["digits"])
-        verify, grid = query.flag("verify"), query.flag("grid")
+        verify = query.flag("verify")
         if verify and len(digits) != 1:
             raise InputError("verify works with a single digit 0-9")
         if query.given("min_confidence") and not verify:
             raise InputError("min_confidence applies only with verify=true")
-        format = query.choice("format", DIGIT_FORMATS, "png")
-        if grid and format != "png":
-            raise InputError("grid applies only to format png (zip, npy and gif hold every sample)")
-        raw_count = query.integer("count")
-        count = 1 if raw_count is None else (
-            check_count(raw_count) if len(digits) == 1 else check_number_count(raw_count, len(digits)))
-        seed = check_seed(query.integer("seed"))
+        count, seed, format, grid = self._digit_options(query, digits)
         min_confidence = check_min_confidence(
             DEFAULT_MIN_CONFIDENCE if not query.given("min_confidence") else query.number("min_confidence"))
-        self._check_size(count * len(digits), f"count x digits = {count} x {len(digits)}")
-        if format == "png" and count > 1 and not grid:
-            raise InputError("format png returns one image: add grid=true, use count=1, or format zip, npy or gif")
 
         def job() -> Payload:
             if len(digits) > 1:
@@ -185,12 +223,61 @@ class Api:
 
         return (await self.pool.run(job)).response()
 
+    async def digits_like(self, request: Request) -> Response:
+        """POST: the digits written in the hand of the picture in the body (`--like`)."""
+        query = Query(request, ("count", "seed", "spread", "like_digit", "format", "grid"))
+        digits = check_number(request.path_params["digits"])
+        count, seed, format, grid = self._digit_options(query, digits)
+        spread = check_spread(DEFAULT_SPREAD if not query.given("spread") else query.number("spread"))
+        like_digit, picture = self._like_digit(query), await request.body()
+
+        def job() -> Payload:
+            hand = self.hands.read(picture, like_digit)
+            pictures = self.generator.in_hand(digits, hand, count, spread, seed)
+            return _payload(pictures, digits, format, grid=grid, hand=hand)
+
+        return (await self.pool.run(job)).response()
+
+    def _digit_options(self, query: Query, digits: str) -> tuple[int, Optional[int], str, bool]:
+        """(count, seed, format, grid) of a digits request, checked together."""
+        grid = query.flag("grid")
+        format = query.choice("format", DIGIT_FORMATS, "png")
+        if grid and format != "png":
+            raise InputError("grid applies only to format png (zip, npy and gif hold every sample)")
+        raw_count = query.integer("count")
+        count = 1 if raw_count is None else (
+            check_count(raw_count) if len(digits) == 1 else check_number_count(raw_count, len(digits)))
+        seed = check_seed(query.integer("seed"))
+        self._check_size(count * len(digits), f"count x digits = {count} x {len(digits)}")
+        if format == "png" and count > 1 and not grid:
+            raise InputError("format png returns one image: add grid=true, use count=1, or format zip, npy or gif")
+        return count, seed, format, grid
+
+    @staticmethod
+    def _like_digit(query: Query) -> Optional[int]:
+        return None if not query.given("like_digit") else check_digit(query.integer("like_digit"))
+
     async def morph(self, request: Request) -> Response:
         query = Query(request, ("steps", "seed", "format"))
         digit = check_digit(_path_int(request, "digit"))
         to = check_digit(_path_int(request, "to"))
         steps, seed, format = self._sequence_options(query)
         return await self._sequence(lambda: self.generator.morph(digit, to, steps, seed), f"{digit}_to_{to}", format)
+
+    async def morph_like(self, request: Request) -> Response:
+        """POST: the picture's hand morphing from one digit into another (`--like --morph`)."""
+        query = Query(request, ("steps", "like_digit", "format"))
+        digit = check_digit(_path_int(request, "digit"))
+        to = check_digit(_path_int(request, "to"))
+        steps, _, format = self._sequence_options(query)
+        like_digit, picture = self._like_digit(query), await request.body()
+
+        def job() -> Payload:
+            hand = self.hands.read(picture, like_digit)
+            frames = self.generator.morph(digit, to, steps, latent=hand.latent)
+            return _payload(frames, f"{digit}_to_{to}", format, sequence=True, hand=hand)
+
+        return (await self.pool.run(job)).response()
 
     async def walk(self, request: Request) -> Response:
         query = Query(request, ("steps", "seed", "format"))
@@ -230,7 +317,8 @@ def _path_int(request: Request, name: str) -> object:
     return int(text) if text.isascii() and text.isdigit() and len(text) <= 100 else text
 
 
-def _payload(pictures: np.ndarray, stem: str, format: str, *, sequence: bool = False, grid: bool = False) -> Payload:
+def _payload(pictures: np.ndarray, stem: str, format: str, *, sequence: bool = False, grid: bool = False,
+             hand: Hand | None = None) -> Payload:
     """The response body, named and encoded as `mnistgen DIGIT --out DIR` writes its files
     (mnistgen.outputs.named_outputs); zip holds the CLI's separate PNGs, and png without a grid is the
     first sample (the query check allows it for one sample only)."""
@@ -239,9 +327,9 @@ def _payload(pictures: np.ndarray, stem: str, format: str, *, sequence: bool = F
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:  # PNGs are compressed already
             for item in named_outputs(pictures, stem, "png"):
                 archive.writestr(zipfile.ZipInfo(item.name, ZIP_DATE), _encoded(item))
-        return Payload(buffer.getvalue(), "zip", f"{stem}.zip")
+        return Payload(buffer.getvalue(), "zip", f"{stem}.zip", hand)
     first = named_outputs(pictures, stem, format, sequence=sequence, grid=grid)[0]
-    return Payload(_encoded(first), format, first.name)
+    return Payload(_encoded(first), format, first.name, hand)
 
 
 def _encoded(item: Artifact) -> bytes:
@@ -272,7 +360,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         message = f"unknown path {request.url.path!r}; the endpoints are {', '.join(ENDPOINTS)}"
     elif exc.status_code == 405:
-        message = f"method {request.method} is not allowed on {request.url.path}; use GET"
+        allowed = "GET, or POST with a picture" if request.url.path.startswith(POST_PATHS) else "GET"
+        message = f"method {request.method} is not allowed on {request.url.path}; use {allowed}"
     else:
         message = str(exc.detail)
     return error_response(exc.status_code, message, dict(exc.headers or {}))
@@ -285,8 +374,9 @@ async def _internal(_request: Request, exc: Exception) -> Response:
 
 
 class BodyLimit:
-    """Refuse request bodies over MAX_BODY_BYTES (413) and bodies of unknown length (411)
-    before any route sees them: the server never buffers more than that from a client."""
+    """Refuse request bodies over MAX_PICTURE_BYTES for a POST, MAX_BODY_BYTES otherwise (413),
+    and bodies of unknown length (411), before any route sees them: the server never buffers
+    more than that from a client."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -298,10 +388,12 @@ class BodyLimit:
             if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
                 response = error_response(411, "request bodies must declare a Content-Length (chunked bodies are refused)")
                 return await response(scope, receive, send)
-            if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            post = scope["method"] == "POST"
+            limit = MAX_PICTURE_BYTES if post else MAX_BODY_BYTES
+            if length is not None and (not length.isdigit() or int(length) > limit):
+                what = "one picture" if post else "only a POST takes a body"
                 response = error_response(
-                    413, f"request body of {length.decode(errors='replace')} bytes; at most {MAX_BODY_BYTES} accepted "
-                         "(no endpoint takes a body)")
+                    413, f"request body of {length.decode(errors='replace')} bytes; at most {limit} accepted ({what})")
                 return await response(scope, receive, send)
         await self.app(scope, receive, send)
 
@@ -316,7 +408,9 @@ def create_app(generator: Generator, limits: ServeLimits, info: dict[str, Any]) 
     api = Api(generator, pool, limits, report)
     routes = [
         Route("/v1/digits/{digits}", api.digits, methods=["GET"]),
+        Route("/v1/digits/{digits}", api.digits_like, methods=["POST"]),
         Route("/v1/morph/{digit}/{to}", api.morph, methods=["GET"]),
+        Route("/v1/morph/{digit}/{to}", api.morph_like, methods=["POST"]),
         Route("/v1/walk/{digit}", api.walk, methods=["GET"]),
         Route("/v1/info", api.info, methods=["GET"]),
         Route("/healthz", api.health, methods=["GET"]),
@@ -324,7 +418,7 @@ def create_app(generator: Generator, limits: ServeLimits, info: dict[str, Any]) 
     ]
     middleware = [Middleware(BodyLimit)]
     if limits.cors_origins:  # off unless asked for: browsers then refuse other sites' pages
-        middleware.append(Middleware(CORSMiddleware, allow_origins=list(limits.cors_origins), allow_methods=["GET"]))
+        middleware.append(Middleware(CORSMiddleware, allow_origins=list(limits.cors_origins), allow_methods=["GET", "POST"]))
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
         InputError: _handler(400), ModelError: _handler(400), TooLarge: _handler(413),
         VerificationError: _handler(422), Overloaded: _overloaded, HTTPException: _http_error,
@@ -351,38 +445,62 @@ def openapi_document(limits: ServeLimits) -> dict[str, Any]:
     steps = _param("steps", "query", {"type": "integer", "minimum": MIN_STEPS, "maximum": MAX_STEPS,
                                       "default": DEFAULT_STEPS}, "Frames.")
     digit = _param("digit", "path", {"type": "integer", "minimum": 0, "maximum": 9}, "A digit 0-9.")
+    to = _param("to", "path", {"type": "integer", "minimum": 0, "maximum": 9}, "The digit it becomes.")
+    digits = _param("digits", "path", {"type": "string", "pattern": "^[0-9]{1,32}$"}, "A digit, or a number of up to 32 digits.")
+    count = _param("count", "query", {"type": "integer", "minimum": 1, "maximum": MAX_COUNT, "default": 1},
+                   f"Samples; count x digits at most {limits.max_images} on this server.")
+    digit_format = _param("format", "query", {"enum": list(DIGIT_FORMATS), "default": "png"},
+                          "png: one image (count 1, or grid=true); zip: one PNG per sample; npy: uint8 (count, 28, W); gif.")
+    grid = _param("grid", "query", {"type": "boolean", "default": False}, "With png: all samples in one grid.")
+    strip = _param("format", "query", {"enum": list(SEQUENCE_FORMATS), "default": "png"}, "png: one strip.")
+    like_digit = _param("like_digit", "query", {"type": "integer", "minimum": 0, "maximum": 9},
+                        "The digit the picture shows; omitted: the classifier reads it and must be sure.")
     errors = {str(code): {"description": text, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-              for code, text in ((400, "bad parameter; the message says what is accepted"),
-                                 (413, f"more than {limits.max_images} images"), (503, "busy; see Retry-After"))}
+              for code, text in ((400, "bad parameter or picture; the message says what is accepted"),
+                                 (413, f"more than {limits.max_images} images, or a body over {MAX_PICTURE_BYTES} bytes"),
+                                 (503, "busy; see Retry-After"))}
 
     def images(summary: str, parameters: list[dict[str, Any]], formats: tuple[str, ...]) -> dict[str, Any]:
         content = {MEDIA_TYPES[f]: {} for f in formats}
-        return {"get": {"summary": summary, "parameters": parameters,
-                        "responses": {"200": {"description": "the images", "content": content}, **errors}}}
+        return {"summary": summary, "parameters": parameters,
+                "responses": {"200": {"description": "the images", "content": content}, **errors}}
+
+    def in_hand(operation: dict[str, Any]) -> dict[str, Any]:
+        picture = {"content": {"application/octet-stream": {}}, "required": True,
+                   "description": "One picture of one digit, as `mnistgen --like` takes: PNG or JPEG (or a "
+                                  "single-frame GIF, BMP, TIFF, WebP), dark on light or light on dark."}
+        headers = {"X-Mnistgen-Hand-Digit": {"description": "the digit the picture was read as"},
+                   "X-Mnistgen-Hand-Confidence": {"description": "the classifier's probability (when not like_digit)"}}
+        operation["responses"]["200"]["headers"] = headers
+        return {**operation, "requestBody": picture}
 
     return {
         "openapi": "3.1.0",
         "info": {"title": "mnistgen", "version": "1"},
         "paths": {
-            "/v1/digits/{digits}": images("Samples of one digit, or numbers written in one hand", [
-                _param("digits", "path", {"type": "string", "pattern": "^[0-9]{1,32}$"}, "A digit, or a number of up to 32 digits."),
-                _param("count", "query", {"type": "integer", "minimum": 1, "maximum": MAX_COUNT, "default": 1},
-                       f"Samples; count x digits at most {limits.max_images} on this server."),
-                seed,
-                _param("format", "query", {"enum": list(DIGIT_FORMATS), "default": "png"},
-                       "png: one image (count 1, or grid=true); zip: one PNG per sample; npy: uint8 (count, 28, W); gif."),
-                _param("grid", "query", {"type": "boolean", "default": False}, "With png: all samples in one grid."),
-                _param("verify", "query", {"type": "boolean", "default": False}, "Keep only samples the classifier recognises (one digit)."),
-                _param("min_confidence", "query", {"type": "number", "minimum": 0, "maximum": 1,
-                                                   "default": DEFAULT_MIN_CONFIDENCE}, "With verify."),
-            ], DIGIT_FORMATS),
-            "/v1/morph/{digit}/{to}": images("One sample morphing from one digit into another", [
-                digit, _param("to", "path", {"type": "integer", "minimum": 0, "maximum": 9}, "The digit it becomes."),
-                steps, seed, _param("format", "query", {"enum": list(SEQUENCE_FORMATS), "default": "png"}, "png: one strip."),
-            ], SEQUENCE_FORMATS),
-            "/v1/walk/{digit}": images("One digit drifting through handwriting styles", [
-                digit, steps, seed, _param("format", "query", {"enum": list(SEQUENCE_FORMATS), "default": "png"}, "png: one strip."),
-            ], SEQUENCE_FORMATS),
+            "/v1/digits/{digits}": {
+                "get": images("Samples of one digit, or numbers written in one hand", [
+                    digits, count, seed, digit_format, grid,
+                    _param("verify", "query", {"type": "boolean", "default": False}, "Keep only samples the classifier recognises (one digit)."),
+                    _param("min_confidence", "query", {"type": "number", "minimum": 0, "maximum": 1,
+                                                       "default": DEFAULT_MIN_CONFIDENCE}, "With verify."),
+                ], DIGIT_FORMATS),
+                "post": in_hand(images("The digits written in the hand of the picture in the body: the first sample "
+                                       "in that hand, the others around it", [
+                    digits, count, seed,
+                    _param("spread", "query", {"type": "number", "minimum": 0, "maximum": 1, "default": DEFAULT_SPREAD},
+                           "How far samples after the first stray from the hand: 0 the hand itself, 1 random hands."),
+                    like_digit, digit_format, grid,
+                ], DIGIT_FORMATS)),
+            },
+            "/v1/morph/{digit}/{to}": {
+                "get": images("One sample morphing from one digit into another", [digit, to, steps, seed, strip],
+                              SEQUENCE_FORMATS),
+                "post": in_hand(images("The picture's hand morphing from one digit into another",
+                                       [digit, to, steps, like_digit, strip], SEQUENCE_FORMATS)),
+            },
+            "/v1/walk/{digit}": {"get": images("One digit drifting through handwriting styles", [digit, steps, seed, strip],
+                                               SEQUENCE_FORMATS)},
             "/v1/info": {"get": {"summary": "The model's metadata and capabilities (as mnistgen --info) and this server's limits",
                                  "responses": {"200": {"description": "JSON"}}}},
             "/healthz": {"get": {"summary": "Liveness, and the requests running and waiting",

@@ -27,6 +27,9 @@ DEFAULT_MAX_IMAGES = 1024
 DEFAULT_QUEUE = 64
 MAX_WORKERS = 64
 MAX_QUEUE = 10_000
+DEFAULT_HANDS = 256
+MAX_HANDS = 10_000
+"""A remembered hand is about 1 kB (its latent and prepared image)."""
 MAX_CONNECTIONS = 1024
 """Open connections uvicorn takes before it answers 503 itself: bounds the server's memory."""
 GRACE_S = 30
@@ -37,16 +40,19 @@ app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions
 
 
 @app.command(help="Serve the generator over HTTP: GET /v1/digits/{digits}, /v1/morph/{digit}/{to}, "
-                  "/v1/walk/{digit}, /v1/info, /healthz, /openapi.json (docs/serve.md).")
+                  "/v1/walk/{digit}, /v1/info, /healthz, /openapi.json; POST a picture to the first two to "
+                  "write in its hand (docs/serve.md).")
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; 0.0.0.0 opens it to the network."),
     port: int = typer.Option(8000, "--port", help="TCP port, 0-65535 (0: any free one, printed at start)."),
     model: Optional[str] = typer.Option(None, "--model", help="Generator .onnx; default: the shipped model."),
-    classifier: Optional[str] = typer.Option(None, "--classifier", help="Classifier .onnx for verify=true; default: the shipped one."),
+    classifier: Optional[str] = typer.Option(None, "--classifier", help="Classifier .onnx for verify=true and POSTed pictures; default: the shipped one."),
+    encoder: Optional[str] = typer.Option(None, "--encoder", help="Encoder .onnx for POSTed pictures; default: the shipped one."),
     threads: int = typer.Option(1, "--threads", help="onnxruntime threads per inference, > 0."),
     workers: Optional[int] = typer.Option(None, "--workers", help=f"Inferences at once, 1-{MAX_WORKERS}; default: the CPU count."),
     queue: int = typer.Option(DEFAULT_QUEUE, "--queue", help=f"Requests that may wait for a worker, 0-{MAX_QUEUE}; more get 503."),
     max_images: int = typer.Option(DEFAULT_MAX_IMAGES, "--max-images", help=f"Images one request may ask for, 1-{MAX_COUNT}; more get 413."),
+    hands: int = typer.Option(DEFAULT_HANDS, "--hands", help=f"Hands read from POSTed pictures kept in memory, 0-{MAX_HANDS}; 0: read each picture anew."),
     cors_origin: List[str] = typer.Option([], "--cors-origin", help="Let pages from this origin call the API (repeatable); default: none."),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request to stderr."),
 ) -> None:
@@ -58,11 +64,13 @@ def serve(
             queue=_check_queue(queue),
             max_images=check_count(max_images, MAX_COUNT, "--max-images"),
             cors_origins=tuple(cors_origin),
+            hands=_check_hands(hands),
         )
         _check_port(port)
-        generator = Generator(model, threads=check_threads(threads), classifier=classifier)
+        generator = Generator(model, threads=check_threads(threads), classifier=classifier, encoder=encoder)
         generator.classifier()  # opened now: a bad --classifier fails at start, not on the first verify=true
-        info = _info_report(generator)
+        _open_encoder(generator, given=encoder is not None)
+        info = _info_report(generator, encoder)
         listener = listen(host, port)
     except (InputError, ModelError) as exc:
         raise fail(PROG, str(exc), 2) from None
@@ -74,17 +82,35 @@ def _check_port(port: int) -> None:
         raise InputError(f"--port must be an integer 0-65535, got {port}")
 
 
+def _check_hands(hands: int) -> int:
+    if not 0 <= hands <= MAX_HANDS:
+        raise InputError(f"--hands must be an integer 0-{MAX_HANDS}, got {hands}")
+    return hands
+
+
+def _open_encoder(generator: Generator, given: bool) -> None:
+    """The encoder opened now, so the first POSTed picture does not pay for it: a bad --encoder
+    fails at start. Without --encoder, a shipped encoder made for another generator (a custom
+    --model) only leaves POST unanswered: 400 with that line, and /v1/info says so."""
+    try:
+        generator.encoder()
+    except ModelError:
+        if given:
+            raise
+
+
 def _check_queue(queue: int) -> int:
     if not 0 <= queue <= MAX_QUEUE:
         raise InputError(f"--queue must be an integer 0-{MAX_QUEUE}, got {queue}")
     return queue
 
 
-def _info_report(generator: Generator) -> dict[str, Any]:
+def _info_report(generator: Generator, encoder: Optional[str] = None) -> dict[str, Any]:
     """What `mnistgen --info` prints for this model, from that command itself, so /v1/info can
     never drift from it; the model's path on this machine is cut to its file name, and the
     command's own cache of --like hands (a folder here, and no concern of the server) left out."""
     command = [sys.executable, "-m", "mnistgen", "--info", "--model", str(generator.path)]
+    command += [] if encoder is None else ["--encoder", encoder]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
         raise ModelError(f"mnistgen --info failed for {generator.path}: {result.stderr.strip()}")

@@ -107,10 +107,10 @@ def test_a_picture_rewritten_while_it_is_read_is_not_remembered(tmp_path, hand_c
     drawing = Path(shutil.copy(picture, tmp_path / "drawing.png"))
     read = generator_module.prepared_sample
 
-    def rewritten_then_read(sample):
+    def rewritten_then_read(sample, *wording):
         with Image.open(picture) as drawn:  # another script saves a new drawing under the same name
             Image.fromarray(np.roll(np.asarray(drawn), 5, axis=0)).save(drawing)
-        return read(sample)
+        return read(sample, *wording)
 
     monkeypatch.setattr(generator_module, "prepared_sample", rewritten_then_read)
     with pytest.raises(SystemExit) as done:

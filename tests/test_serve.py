@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import signal
 import socket
 import subprocess
@@ -44,7 +45,7 @@ MAX_IMAGES = 1024
 
 def start(*options: str) -> ServerProcess:
     return ServerProcess([sys.executable, "-m", "mnistgen", "serve", "--port", "0", "--model", str(model_path("generator")),
-                          "--classifier", str(model_path("classifier")), *options])
+                          "--classifier", str(model_path("classifier")), "--encoder", str(model_path("encoder")), *options])
 
 
 def get_ok(server: ServerProcess, path: str) -> bytes:
@@ -111,7 +112,8 @@ def test_zip_holds_the_files_the_cli_writes(server: ServerProcess, tmp_path: Pat
 
 
 def test_info_is_what_the_cli_prints(server: ServerProcess):
-    printed = json.loads(subprocess.run([sys.executable, "-m", "mnistgen", "--info", "--model", str(model_path("generator"))],
+    printed = json.loads(subprocess.run([sys.executable, "-m", "mnistgen", "--info", "--model", str(model_path("generator")),
+                                         "--encoder", str(model_path("encoder"))],
                                         cwd=REPO, check=True, capture_output=True, text=True).stdout)
     served = json.loads(get_ok(server, "/v1/info"))
     assert served.pop("server")["max_images_per_request"] == MAX_IMAGES
@@ -124,11 +126,124 @@ def test_health_and_openapi(server: ServerProcess):
     document = json.loads(get_ok(server, "/openapi.json"))
     assert set(document["paths"]) == {"/v1/digits/{digits}", "/v1/morph/{digit}/{to}", "/v1/walk/{digit}", "/v1/info",
                                       "/healthz"}
+    assert {path: set(operations) for path, operations in document["paths"].items() if "post" in operations} == {
+        "/v1/digits/{digits}": {"get", "post"}, "/v1/morph/{digit}/{to}": {"get", "post"}}
 
 
 def test_cross_origin_is_off_by_default(server: ServerProcess):
     _, headers, _ = server.request("/healthz", headers={"Origin": "http://elsewhere.example"})
     assert "access-control-allow-origin" not in headers
+
+
+# --- a POSTed picture: written in its hand, as `mnistgen --like PICTURE` writes it ---------------
+
+
+@pytest.fixture(scope="module")
+def drawing(generator: Generator) -> bytes:
+    """A 280 x 280 drawing of a 7, dark on light, as a drawing pad saves it: PNG bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(255 - generator.generate(7, seed=0)[0]).resize((280, 280), Image.Resampling.BICUBIC).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def post_ok(server: ServerProcess, path: str, picture: bytes) -> tuple[dict[str, str], bytes]:
+    status, headers, body = server.request(path, method="POST", body=picture)
+    assert status == 200, (path, status, body[:300])
+    return headers, body
+
+
+def like_cli(tmp_path: Path, picture: bytes, *args: str) -> np.ndarray:
+    """What `mnistgen ARGS --like PICTURE --format npy` writes, with the server's models."""
+    (tmp_path / "my7.png").write_bytes(picture)
+    out = tmp_path / "cli"
+    shutil.rmtree(out, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "mnistgen", *args, "--like", str(tmp_path / "my7.png"), "--format", "npy",
+                    "--quiet", "--out", str(out), *(f"--{name}={model_path(which)}" for name, which in
+                                                   (("model", "generator"), ("classifier", "classifier"),
+                                                    ("encoder", "encoder")))],
+                   cwd=REPO, check=True)
+    [written] = out.iterdir()
+    return np.load(written)
+
+
+def test_a_posted_picture_writes_what_the_cli_writes_in_its_hand(server: ServerProcess, drawing: bytes, tmp_path: Path):
+    headers, body = post_ok(server, "/v1/digits/2026?count=3&seed=1&spread=0.4&format=npy", drawing)
+    assert np.array_equal(_npy(body), like_cli(tmp_path, drawing, "2026", "--count", "3", "--seed", "1", "--spread", "0.4"))
+    assert headers["x-mnistgen-hand-digit"] == "7" and float(headers["x-mnistgen-hand-confidence"]) >= 0.9
+    _, body = post_ok(server, "/v1/morph/3/8?steps=5&format=npy", drawing)
+    assert np.array_equal(_npy(body), like_cli(tmp_path, drawing, "3", "--morph", "8", "--steps", "5"))
+    headers, body = post_ok(server, "/v1/digits/5?like_digit=7&count=2&seed=4&format=npy", drawing)
+    assert np.array_equal(_npy(body), like_cli(tmp_path, drawing, "5", "--like-digit", "7", "--count", "2", "--seed", "4"))
+    assert headers["x-mnistgen-hand-digit"] == "7" and "x-mnistgen-hand-confidence" not in headers  # given, not read
+    _, body = post_ok(server, "/v1/digits/4", drawing)
+    assert np.array_equal(_png(body), like_cli(tmp_path, drawing, "4")[0])
+
+
+def test_a_picture_sent_again_is_not_read_again(generator: Generator, drawing: bytes, monkeypatch):
+    from mnistgen.serve_app import Hands
+
+    reads = []
+    hand = generator.hand
+    monkeypatch.setattr(generator, "hand", lambda *args, **kw: reads.append(args[1]) or hand(*args, **kw))
+    hands = Hands(generator, size=2)
+    first = hands.read(drawing, None)
+    assert hands.read(drawing, None) is first and reads == [None]
+    told = hands.read(drawing, 7)  # the digit given is part of what was read
+    assert told.confidence is None and reads == [None, 7]
+    hands.read(drawing + b"\0", None)  # a third hand: the least recently used (the first) goes
+    hands.read(drawing, None)
+    assert reads == [None, 7, None, None]
+    never = Hands(generator, size=0)
+    never.read(drawing, None), never.read(drawing, None)
+    assert reads[-2:] == [None, None]
+
+
+BAD_POSTED = ("not an image", "truncated", "blank", "all ink", "bomb", "animated", "multi-page")
+
+
+@pytest.mark.parametrize("case", BAD_POSTED)
+def test_a_bad_posted_picture_is_400_with_its_line(server: ServerProcess, drawing: bytes, tmp_path: Path, case: str):
+    from tests.test_handwriting import bad_pictures
+
+    (tmp_path / "good.png").write_bytes(drawing)
+    path, fragment = bad_pictures(tmp_path / "bad", tmp_path / "good.png")[case]
+    status, headers, body = server.request("/v1/digits/2026", method="POST", body=path.read_bytes())
+    error = json.loads(body)["error"]
+    assert status == 400 and headers["content-type"] == "application/json", body
+    assert error.startswith("the request body ") and fragment in error and "; the body must be a still PNG" in error
+    assert "--like" not in error  # the server's words, not the command's
+
+
+def test_an_encoder_for_another_generator(tmp_path: Path, drawing: bytes):
+    from tests.tiny_models import tiny_generator
+
+    other = str(tiny_generator(tmp_path / "other.onnx", latent_dim=64, metadata={"latent_scale": "1.0"}))
+    # given with --encoder: refused at start, in one line
+    result = _serve_command("--model", other, "--encoder", str(model_path("encoder")))
+    assert result.returncode == 2 and "is an encoder for another generator" in result.stderr, result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    # the shipped one, not asked for: the server runs, and only a POSTed picture is refused
+    running = ServerProcess([sys.executable, "-m", "mnistgen", "serve", "--port", "0", "--model", other])
+    try:
+        assert running.request("/v1/digits/5")[0] == 200
+        status, _, body = running.request("/v1/digits/5", method="POST", body=drawing)
+        assert status == 400 and "is an encoder for another generator" in json.loads(body)["error"]
+        assert json.loads(get_ok(running, "/v1/info"))["encoder"]["usable"] is False
+    finally:
+        assert running.stop() == 0
+
+
+def test_an_unsure_picture_asks_for_like_digit(server: ServerProcess, generator: Generator, mnist_dir: Path):
+    from mnistgen.training.data import load_split
+    from tests.test_handwriting import ambiguous_sample
+
+    buffer = io.BytesIO()
+    Image.fromarray(255 - ambiguous_sample(generator.classifier(), load_split("test", mnist_dir).images[:200])).save(buffer, "PNG")
+    status, _, body = server.request("/v1/digits/5", method="POST", body=buffer.getvalue())
+    error = json.loads(body)["error"]
+    assert status == 400 and error.startswith("cannot tell which digit the request body shows"), error
+    assert error.endswith("say which digit it is with the query parameter like_digit=D")
+    assert server.request("/v1/digits/5?like_digit=3", method="POST", body=buffer.getvalue())[0] == 200
 
 
 # --- bad requests: a 4xx, and the message the CLI gives for the same mistake ----------------
@@ -184,7 +299,15 @@ BAD = [
     ("GET", "/../../etc/passwd", 404, UNKNOWN),
     ("GET", "/v1/digits/..%2F..%2Fetc%2Fpasswd", 404, UNKNOWN),
     ("GET", "/static/..%2f..%2fmodels/generator.onnx", 404, UNKNOWN),
-    ("POST", "/v1/digits/5", 405, "method POST is not allowed on /v1/digits/5; use GET"),
+    ("POST", "/v1/digits/5?spread=2", 400, "spread must be a number from 0 (the hand itself) to 1 (random hands), got 2.0"),
+    ("POST", "/v1/digits/5?like_digit=12", 400, _message(check_digit, 12)),
+    ("POST", "/v1/digits/5?verify=true", 400, "unknown query parameter 'verify'; /v1/digits/5 accepts count, seed, spread, like_digit"),
+    ("POST", "/v1/morph/3/8?seed=1", 400, "unknown query parameter 'seed'; /v1/morph/3/8 accepts steps, like_digit, format"),
+    ("POST", "/v1/digits/5?count=3", 400, "format png returns one image"),
+    ("POST", "/v1/digits/5", 400, "the request body is not an image; the body must be a still PNG or JPEG"),
+    ("POST", "/v1/walk/5", 405, "method POST is not allowed on /v1/walk/5; use GET"),
+    ("PUT", "/v1/digits/5", 405, "method PUT is not allowed on /v1/digits/5; use GET, or POST with a picture"),
+    ("POST", "/v1/info", 405, "method POST is not allowed on /v1/info; use GET"),
     ("DELETE", "/v1/info", 405, "method DELETE is not allowed on /v1/info; use GET"),
     ("PUT", "/healthz", 405, "method PUT is not allowed on /healthz; use GET"),
 ]
@@ -219,14 +342,15 @@ def _raw(server: ServerProcess, data: bytes) -> bytes:
 
 
 def test_oversized_body_is_refused_unread(server: ServerProcess):
-    # declares 2 MB and sends 1 KiB of it: refused on the header, the rest never read
-    answer = _raw(server, b"POST /v1/digits/5 HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\nConnection: close\r\n\r\n"
+    # a picture declared at 20 MB, 1 KiB of it sent: refused on the header, the rest never read
+    answer = _raw(server, b"POST /v1/digits/5 HTTP/1.1\r\nHost: x\r\nContent-Length: 20000000\r\nConnection: close\r\n\r\n"
                   + b"x" * 1024)
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 413")
-    assert json.loads(body)["error"] == "request body of 2000000 bytes; at most 1024 accepted (no endpoint takes a body)"
-    status, _, body = server.request("/v1/digits/5", body=b"y" * 5000)
-    assert status == 413 and b"5000 bytes" in body
+    assert json.loads(body)["error"] == "request body of 20000000 bytes; at most 16777216 accepted (one picture)"
+    status, _, body = server.request("/v1/digits/5", body=b"y" * 5000)  # a GET takes none
+    assert status == 413
+    assert json.loads(body)["error"] == "request body of 5000 bytes; at most 1024 accepted (only a POST takes a body)"
 
 
 def test_chunked_body_is_refused(server: ServerProcess):
@@ -309,6 +433,8 @@ def _serve_command(*args: str, prelude: str = "") -> subprocess.CompletedProcess
     (["--max-images", "100001"], "mnistgen serve: error: --max-images must be an integer 1-100000, got 100001"),
     (["--threads", "0"], "mnistgen serve: error: threads must be a positive integer"),
     (["--model", "/nonexistent.onnx"], "mnistgen serve: error: model file not found: /nonexistent.onnx"),
+    (["--encoder", "/nonexistent.onnx"], "mnistgen serve: error: model file not found: /nonexistent.onnx"),
+    (["--hands", "-1"], "mnistgen serve: error: --hands must be an integer 0-10000, got -1"),
     (["--bogus"], "mnistgen serve: error: No such option: --bogus"),
 ])
 def test_bad_option_is_one_line_exit_2(args: list[str], message: str):

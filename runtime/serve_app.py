@@ -9,6 +9,7 @@ kept in memory, by the picture's sha256, so a picture sent again costs no readin
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import io
@@ -59,6 +60,8 @@ MAX_BODY_BYTES = 1024
 """Only a POST takes a body; a GET's larger than this is refused before routing (413)."""
 MAX_PICTURE_BYTES = 16 * 1024 * 1024
 """A POSTed picture's largest body: a phone photo is 2-8 MB; larger is refused unread (413)."""
+BODY_TIMEOUT_S = 30
+"""How long a POSTed picture may take to arrive once its request holds a slot in the pool."""
 PICTURE = Wording(picture="the request body", takes="the body must be", say_digit="the query parameter like_digit=D")
 """Refusals of a POSTed picture name the body and the query parameter, not the CLI's options."""
 RETRY_AFTER_S = 1
@@ -81,6 +84,10 @@ class ServeLimits:
     max_images: int  # per request: count x digits, or frames
     hands: int  # hands read from POSTed pictures kept in memory; 0: read every picture
     cors_origins: tuple[str, ...] = ()
+
+
+class SlowBody(Exception):
+    """A POSTed body that did not arrive within BODY_TIMEOUT_S (408)."""
 
 
 class TooLarge(Exception):
@@ -229,14 +236,14 @@ class Api:
         digits = check_number(request.path_params["digits"])
         count, seed, format, grid = self._digit_options(query, digits)
         spread = check_spread(DEFAULT_SPREAD if not query.given("spread") else query.number("spread"))
-        like_digit, picture = self._like_digit(query), await request.body()
+        like_digit = self._like_digit(query)
 
-        def job() -> Payload:
+        def job(picture: bytes) -> Payload:
             hand = self.hands.read(picture, like_digit)
             pictures = self.generator.in_hand(digits, hand, count, spread, seed)
             return _payload(pictures, digits, format, grid=grid, hand=hand)
 
-        return (await self.pool.run(job)).response()
+        return (await self.pool.run(job, _body_of(request))).response()
 
     def _digit_options(self, query: Query, digits: str) -> tuple[int, Optional[int], str, bool]:
         """(count, seed, format, grid) of a digits request, checked together."""
@@ -270,14 +277,14 @@ class Api:
         digit = check_digit(_path_int(request, "digit"))
         to = check_digit(_path_int(request, "to"))
         steps, _, format = self._sequence_options(query)
-        like_digit, picture = self._like_digit(query), await request.body()
+        like_digit = self._like_digit(query)
 
-        def job() -> Payload:
+        def job(picture: bytes) -> Payload:
             hand = self.hands.read(picture, like_digit)
             frames = self.generator.morph(digit, to, steps, latent=hand.latent)
             return _payload(frames, f"{digit}_to_{to}", format, sequence=True, hand=hand)
 
-        return (await self.pool.run(job)).response()
+        return (await self.pool.run(job, _body_of(request))).response()
 
     async def walk(self, request: Request) -> Response:
         query = Query(request, ("steps", "seed", "format"))
@@ -310,6 +317,18 @@ class Api:
     async def openapi(self, request: Request) -> Response:
         Query(request, ())
         return JSONResponse(openapi_document(self.limits))
+
+
+def _body_of(request: Request) -> Callable[[], Awaitable[bytes]]:
+    """The request's body, read once the pool has admitted it (so at most --workers + --queue
+    bodies are held at once), within BODY_TIMEOUT_S: a client that stalls frees its slot (408)."""
+    async def read() -> bytes:
+        try:
+            return await asyncio.wait_for(request.body(), BODY_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            raise SlowBody(f"the request body did not arrive within {BODY_TIMEOUT_S} s; send the picture "
+                           "at once, with its Content-Length") from None
+    return read
 
 
 def _path_int(request: Request, name: str) -> object:
@@ -420,7 +439,7 @@ def create_app(generator: Generator, limits: ServeLimits, info: dict[str, Any]) 
     if limits.cors_origins:  # off unless asked for: browsers then refuse other sites' pages
         middleware.append(Middleware(CORSMiddleware, allow_origins=list(limits.cors_origins), allow_methods=["GET", "POST"]))
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
-        InputError: _handler(400), ModelError: _handler(400), TooLarge: _handler(413),
+        InputError: _handler(400), ModelError: _handler(400), SlowBody: _handler(408), TooLarge: _handler(413),
         VerificationError: _handler(422), Overloaded: _overloaded, HTTPException: _http_error,
         Exception: _internal,
     }

@@ -117,3 +117,8 @@ def test_handwriting_times_like_on_first_sight_and_seen_before(report: dict):
     for name, command in commands.items():
         assert command["error"] is None, (name, command["error"])
         assert len(command["wall_s"]) == report["meta"]["repeats"], name
+    server = report["handwriting"]["server"]
+    assert set(server) == {"read each time (--hands 0)", "remembered (--hands 256)"}
+    for figures in server.values():
+        assert set(figures["added_paired_ms"]) == {"POST phone photo 900x1200 JPEG", "POST pad 280x280 PNG"}
+        assert all(ms is not None for ms in figures["median_ms"].values())

@@ -393,6 +393,61 @@ def test_requests_past_pool_and_queue_get_503_not_a_hang():
         assert busy.stop() == 0
 
 
+def test_a_posted_body_is_read_inside_a_slot_of_the_pool(drawing: bytes):
+    # one slot, no queue: a client that sends half its picture holds the slot, the next request is
+    # refused at once (its body never read), and hanging up frees the slot
+    narrow = start("--workers", "1", "--queue", "0")
+    try:
+        stalled = socket.create_connection(("127.0.0.1", narrow.port), timeout=TIMEOUT_S)
+        stalled.sendall(b"POST /v1/digits/7 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(drawing)
+                        + drawing[:100])
+        deadline = time.monotonic() + TIMEOUT_S
+        while narrow.load()["running"] != 1:
+            assert time.monotonic() < deadline, "the stalled POST never took the slot"
+            time.sleep(0.02)
+        status, _, body = narrow.request("/v1/digits/7", method="POST", body=drawing)
+        assert status == 503 and json.loads(body)["error"].startswith("server busy"), body
+        stalled.close()
+        narrow.wait_idle()
+        assert narrow.request("/v1/digits/7", method="POST", body=drawing)[0] == 200
+    finally:
+        assert narrow.stop() == 0
+
+
+def test_the_pool_frees_a_slot_whose_read_fails_and_never_reads_a_refused_body():
+    import asyncio
+
+    from mnistgen.serve_pool import InferencePool, Overloaded
+
+    pool, reads = InferencePool(workers=1, queue=0), []
+
+    async def broken() -> bytes:
+        reads.append("broken")
+        raise ConnectionResetError("the client hung up")
+
+    async def scenario() -> None:
+        with pytest.raises(ConnectionResetError):
+            await pool.run(lambda body: body, broken)
+        assert pool.load.running == 0  # the slot came back
+        gate = asyncio.Event()
+
+        async def slow() -> bytes:
+            reads.append("slow")
+            await gate.wait()
+            return b"picture"
+
+        first = asyncio.ensure_future(pool.run(lambda body: body, slow))
+        await asyncio.sleep(0)
+        with pytest.raises(Overloaded):
+            await pool.run(lambda body: body, broken)  # refused before its read
+        gate.set()
+        assert await first == b"picture"
+
+    asyncio.run(scenario())
+    pool.close()
+    assert reads == ["broken", "slow"]
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
 def test_signal_lets_requests_in_flight_finish_then_exits_0(signum: int, generator: Generator):
     stopping = start("--workers", "1", "--queue", "8", "--max-images", "5000")

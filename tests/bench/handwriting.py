@@ -1,5 +1,6 @@
-"""What --like costs: the steps in process (warm), what a first call opens, and whole commands
-with and without --like side by side.
+"""What --like costs: the steps in process (warm), what a first call opens, whole commands
+with and without --like side by side, and calls to a running `mnistgen serve` with and without a
+POSTed picture.
 
 A --like command either reads its picture (first sight) or takes the hand an earlier command
 remembered (seen before; mnistgen.hand_cache): both are measured, each with a cache of its own.
@@ -7,12 +8,15 @@ remembered (seen before; mnistgen.hand_cache): both are measured, each with a ca
 Pictures: a phone photo (900 x 1200 JPEG, sideways, with a shadow; tests/phone_photo.py) and a
 280 x 280 PNG like the web page's drawing pad, both of a digit the generator drew (no MNIST
 needed). Each whole-command repetition runs the plain command and the --like ones back to back
-in fresh processes, so drifting machine load hits all alike.
+in fresh processes, so drifting machine load hits all alike; the server's calls likewise take
+turns on one kept-alive connection, one at a time.
 """
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -26,10 +30,13 @@ from mnistgen.hand_cache import HandCache
 from tests.bench.children import run_child
 from tests.bench.cold_start import mnistgen_command
 from tests.bench.options import REPO, Options
+from tests.bench.serve import LUA as WRK_REPORT, wrk_report
 from tests.bench.stats import median
 from tests.phone_photo import phone_photo
+from tests.serve_process import TIMEOUT_S, ServerProcess
 
 NUMBER = "2026"
+WRK_POST = Path(__file__).with_name("serve_post.lua")
 
 
 def pictures(generator: Generator, folder: Path) -> dict[str, Path]:
@@ -72,6 +79,8 @@ def run(options: Options) -> dict:
         steps["a hand seen before: its key and recall"] = timed_ms(
             remembered(generator, paths["phone photo 900x1200 JPEG"], folder / "hands"), repeats)
         commands = whole_commands(options, paths, folder)
+        server = {"read each time (--hands 0)": served(options, paths, "0", repeats),
+                  "remembered (--hands 256)": served(options, paths, "256", repeats)}
     plain = commands.pop("plain")
     return {
         "repeats": repeats,
@@ -81,6 +90,7 @@ def run(options: Options) -> dict:
         "added_ms": {name: (None if c["median_s"] is None or plain["median_s"] is None
                             else 1000 * (c["median_s"] - plain["median_s"])) for name, c in commands.items()},
         "added_paired_ms": {name: paired_ms(c["wall_s"], plain["wall_s"]) for name, c in commands.items()},
+        "server": server,
     }
 
 
@@ -129,3 +139,60 @@ def whole_commands(options: Options, paths: dict[str, Path], folder: Path) -> di
 
 def _cache_env(folder: Path) -> dict[str, str]:
     return {**{k: v for k, v in os.environ.items() if k != "MNISTGEN_NO_CACHE"}, "MNISTGEN_CACHE_DIR": str(folder)}
+
+
+def served(options: Options, paths: dict[str, Path], hands: str, repeats: int) -> dict:
+    """`mnistgen serve` with one worker of one thread, on 127.0.0.1: the number as a GET, and as a
+    POST with each picture, taking turns on one kept-alive connection, ``repeats`` rounds after a
+    warm-up round (whose POSTs, the server's first, are reported apart). ``hands`` is --hands: 0
+    reads each picture anew, otherwise a picture sent before is remembered."""
+    path = f"/v1/digits/{NUMBER}?seed=1"
+    calls = {"plain GET": ("GET", None), **{f"POST {name}": ("POST", picture.read_bytes()) for name, picture in paths.items()}}
+    server = ServerProcess(mnistgen_command() + [
+        "serve", "--port", "0", "--workers", "1", "--threads", "1", "--hands", hands, "--model", str(options.generator),
+        "--classifier", str(options.classifier), "--encoder", str(options.encoder)])
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=TIMEOUT_S)
+        first = {name: _call_ms(connection, method, path, body) for name, (method, body) in calls.items()}
+        times: dict[str, list[float]] = {name: [] for name in calls}
+        for _ in range(repeats):
+            for name, (method, body) in calls.items():
+                times[name].append(_call_ms(connection, method, path, body))
+        connection.close()
+        load = under_load(server.url + path, paths["pad 280x280 PNG"], options)
+    finally:
+        server.stop()
+    plain = times.pop("plain GET")
+    return {"first_call_ms": first, "plain_median_ms": median(plain),
+            "median_ms": {name: median(t) for name, t in times.items()},
+            "added_paired_ms": {name: median([a - b for a, b in zip(t, plain)]) for name, t in times.items()},
+            "under_load": load}
+
+
+def under_load(url: str, picture: Path, options: Options) -> dict | None:
+    """wrk against the server: the GET, then the POST of ``picture``, at concurrency 1 and 8, one
+    wrk thread, bounded in time (None without wrk)."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return None
+    seconds = 1 if options.quick else 5
+    env = {**os.environ, "MNISTGEN_BENCH_BODY": str(picture), "MNISTGEN_BENCH_REPORT": str(WRK_REPORT)}
+    rows = {}
+    for connections in (1, 8):
+        for name, script in (("GET", WRK_REPORT), ("POST pad 280x280 PNG", WRK_POST)):
+            argv = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s", str(script), url]
+            process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                       text=True, env=env)
+            report = wrk_report(process, timeout=seconds + 60)
+            rows[f"{name}, concurrency {connections}"] = {k: report[k] for k in ("requests_per_s", "p50_ms", "p99_ms", "failed")}
+    return rows
+
+
+def _call_ms(connection: http.client.HTTPConnection, method: str, path: str, body: bytes | None) -> float:
+    start = time.perf_counter()
+    connection.request(method, path, body=body)
+    response = connection.getresponse()
+    data = response.read()
+    if response.status != 200:
+        raise RuntimeError(f"{method} {path} answered {response.status}: {data[:200]!r}")
+    return 1000 * (time.perf_counter() - start)

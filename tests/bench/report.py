@@ -169,4 +169,12 @@ def _handwriting(h: dict) -> list[str]:
         added = "" if name == "plain" else fmt(h["added_ms"][name], 1)
         paired = "" if name == "plain" else fmt(h.get("added_paired_ms", {}).get(name), 1)
         lines.append(f"  {name:<48}{fmt(c['median_s']):>12}{added:>11}{paired:>12}{error}")
+    for hands, v in h.get("server", {}).items():
+        lines.append(f"mnistgen serve, POST a picture, {hands}: median ms   paired added ms   first call ms")
+        lines.append(f"  {'plain GET':<48}{fmt(v['plain_median_ms'], 2):>9}{'':>18}{fmt(v['first_call_ms']['plain GET'], 1):>16}")
+        lines += [f"  {name:<48}{fmt(ms, 2):>9}{fmt(v['added_paired_ms'][name], 2):>18}{fmt(v['first_call_ms'][name], 1):>16}"
+                  for name, ms in v["median_ms"].items()]
+        for name, row in (v.get("under_load") or {}).items():
+            lines.append(f"  wrk, {name:<43}{fmt(row['requests_per_s'], 0):>9} req/s  p50 {fmt(row['p50_ms'], 2)} ms"
+                         f"  p99 {fmt(row['p99_ms'], 2)} ms  failed {row['failed']}")
     return lines

@@ -62,7 +62,9 @@ MALFORMED = [  # each a whole request (or not even that), sent on its own connec
     b"GET /../../etc/passwd HTTP/1.1\r\nHost: b\r\n\r\n",
     b"GET /v1/digits/..%2f..%2fmodels%2fgenerator.onnx HTTP/1.1\r\nHost: b\r\n\r\n",
     b"DELETE /v1/info HTTP/1.1\r\nHost: b\r\n\r\n",
-    b"POST /v1/digits/5 HTTP/1.1\r\nHost: b\r\nContent-Length: 10000000\r\n\r\nxxxx",
+    b"POST /v1/digits/5 HTTP/1.1\r\nHost: b\r\nContent-Length: 20000000\r\n\r\nxxxx",  # past 16 MiB: refused unread
+    b"POST /v1/digits/5 HTTP/1.1\r\nHost: b\r\nContent-Length: 4\r\n\r\nxxxx",  # a body, not a picture
+    b"GET /v1/digits/5 HTTP/1.1\r\nHost: b\r\nContent-Length: 5000\r\n\r\nxxxx",  # a GET takes no body
     b"GET /v1/digits/5 HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n",
     b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(32),  # a TLS hello: not HTTP at all
     b"GET /v1/digits/5 HTTP/1.1\r\nHost b\r\n\r\n",  # header without a colon
@@ -140,7 +142,7 @@ def _wrk(wrk: str, url: str, path: str, connections: int, seconds: int) -> subpr
     return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _report(process: subprocess.Popen, timeout: float) -> dict:
+def wrk_report(process: subprocess.Popen, timeout: float) -> dict:
     out, err = process.communicate(timeout=timeout)
     lines = [line for line in out.splitlines() if line.startswith("{")]
     if process.returncode != 0 or not lines:
@@ -153,7 +155,7 @@ def _report(process: subprocess.Popen, timeout: float) -> dict:
 
 
 def _load(wrk: str, url: str, path: str, connections: int, seconds: int) -> dict:
-    return _report(_wrk(wrk, url, path, connections, seconds), timeout=seconds + 60)
+    return wrk_report(_wrk(wrk, url, path, connections, seconds), timeout=seconds + 60)
 
 
 def _row(name: str, concurrency: int, served: dict, ceiling: dict, in_process: dict) -> dict:
@@ -232,7 +234,7 @@ def _faults(wrk: str, server: ServerProcess, sizes: ServeSizes, generator_path: 
     finally:
         faults_s = time.monotonic() - started
         load.send_signal(signal.SIGINT)  # wrk stops and reports what it did so far
-    under_load = _report(load, timeout=60)
+    under_load = wrk_report(load, timeout=60)
     after = _status(server.port, b"GET /healthz HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
     good_after = _slow_client(server.port, 0.0, expected)
     return {

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mnistgen.limits import InputError, check_count, check_seed, check_spread
-from mnistgen.prepare import LIKE_TAKES, luminance, prepare, prepare_file
+from mnistgen.prepare import LIKE_TAKES, luminance, picture_name, prepare, prepare_file
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,7 @@ class Wording:
     """How a refusal of a sample names it and says what to do: the command line's words by
     default; `mnistgen serve` names its request body and query parameter instead."""
 
-    picture: str | None = None  # None: "--like PATH" for a file, "the picture" for anything else
+    picture: str | None = None  # None: prepare.picture_name ("--like PATH" for a file, "the picture" otherwise)
     takes: str = LIKE_TAKES  # what the refusal ends with, before what a picture may be
     say_digit: str = "--like-digit D"  # how to say the digit when the classifier is unsure
 
@@ -44,10 +43,9 @@ def prepared_sample(picture: Any, wording: Wording = COMMAND_LINE) -> tuple[np.n
     """(uint8 (28, 28) prepared sample, how to name it in a message) from a path, the bytes of a
     picture file, a PIL image or an array: a (28, 28) uint8 array is taken as already prepared,
     any other picture is prepared."""
+    where = wording.picture or picture_name(picture)
     if isinstance(picture, (str, os.PathLike, bytes, bytearray, memoryview)):
-        where = wording.picture or (f"--like {Path(picture)}" if isinstance(picture, (str, os.PathLike)) else "the picture")
         return prepare_file(picture, where, wording.takes), where
-    where = wording.picture or "the picture"
     if hasattr(picture, "convert") and hasattr(picture, "size"):  # a PIL image
         return prepare(luminance(picture), where, wording.takes), where
     array = np.asarray(picture)

@@ -77,10 +77,10 @@ def read_picture(source: str | os.PathLike | bytes, where: str | None = None, ta
     at a path, or from the bytes of one (a picture sent to `mnistgen serve`). ``where`` names the
     picture in a refusal (default: "--like PATH", or "the picture" for bytes) and ``takes`` ends
     it before ACCEPTED."""
+    where = where or picture_name(source)
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return _decoded(io.BytesIO(source), where or "the picture", takes)
+        return _decoded(io.BytesIO(source), where, takes)
     path = Path(source)
-    where = where or f"--like {path}"
     if not path.exists():
         raise InputError(f"{where}: no such file; {takes} {ACCEPTED}")
     if path.is_dir():
@@ -98,6 +98,7 @@ def _decoded(file: BinaryIO, where: str, takes: str) -> np.ndarray:
 
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns of damaged metadata: a second line on stderr
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             # only the accepted formats' decoders ever see the bytes: nothing exotic parses user files
             with Image.open(file, formats=[_sniff_format(file)]) as picture:
@@ -112,9 +113,9 @@ def _decoded(file: BinaryIO, where: str, takes: str) -> np.ndarray:
                          f"{takes} {ACCEPTED}") from None
     except UnidentifiedImageError:
         raise InputError(f"{where} is not an image; {takes} {ACCEPTED}") from None
-    except (OSError, SyntaxError, ValueError) as error:  # Pillow's decoders raise these for broken data
-        if isinstance(error, InputError):
-            raise
+    except InputError:
+        raise
+    except Exception as error:  # noqa: BLE001  Pillow's decoders raise many types for broken data (OSError, TypeError...)
         reason = str(error).strip().splitlines()[0][:80] if str(error).strip() else type(error).__name__
         raise InputError(f"{where} is truncated or corrupt ({reason}); {takes} {ACCEPTED}") from None
 
@@ -237,8 +238,13 @@ def _peak(ink: np.ndarray, rank: int = 20) -> float:
 def prepare_file(source: str | os.PathLike | bytes, where: str | None = None, takes: str = LIKE_TAKES) -> np.ndarray:
     """The picture at a path, or in bytes, prepared as an MNIST digit: uint8 (28, 28), white on
     black (read_picture says how refusals name it)."""
-    where = where or (f"--like {Path(source)}" if isinstance(source, (str, os.PathLike)) else "the picture")
+    where = where or picture_name(source)
     return prepare(read_picture(source, where, takes), where, takes)
+
+
+def picture_name(source: Any) -> str:
+    """How a refusal names a picture by default: "--like PATH" for a file, "the picture" otherwise."""
+    return f"--like {Path(source)}" if isinstance(source, (str, os.PathLike)) else "the picture"
 
 
 def _ink(grey: np.ndarray) -> np.ndarray:

@@ -25,13 +25,14 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mnistgen.generator import Generator
 from mnistgen.handwriting import Hand, Wording
+from mnistgen.prepare import ACCEPTED
 from mnistgen.limits import (
     DEFAULT_MIN_CONFIDENCE,
     DEFAULT_SPREAD,
@@ -61,12 +62,17 @@ MAX_BODY_BYTES = 1024
 MAX_PICTURE_BYTES = 16 * 1024 * 1024
 """A POSTed picture's largest body: a phone photo is 2-8 MB; larger is refused unread (413)."""
 BODY_TIMEOUT_S = 30
-"""How long a POSTed picture may take to arrive once its request holds a slot in the pool."""
+"""How long a POSTed picture may take to arrive."""
+PICTURE_BUDGET_BYTES = 256 * 1024 * 1024
+"""The POSTed pictures held at once (received, waiting or being read) declare at most this many
+bytes in all: 16 of the largest, thousands of drawings."""
 PICTURE = Wording(picture="the request body", takes="the body must be", say_digit="the query parameter like_digit=D")
 """Refusals of a POSTed picture name the body and the query parameter, not the CLI's options."""
 RETRY_AFTER_S = 1
 MEDIA_TYPES = {"png": "image/png", "gif": "image/gif", "npy": "application/octet-stream", "zip": "application/zip"}
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed: the same request gives the same bytes
+HAND_HEADERS = ("X-Mnistgen-Hand-Digit", "X-Mnistgen-Hand-Confidence")
+"""The digit a POSTed picture was read as, and the classifier's probability for it."""
 POST_PATHS = ("/v1/digits/", "/v1/morph/")
 """The endpoints that also take a POSTed picture, to write in its hand."""
 ENDPOINTS = ("/v1/digits/{digits}", "/v1/morph/{digit}/{to}", "/v1/walk/{digit}", "/v1/info", "/healthz",
@@ -90,6 +96,12 @@ class SlowBody(Exception):
     """A POSTed body that did not arrive within BODY_TIMEOUT_S (408)."""
 
 
+async def _hung_up(_request: Request, _exc: Exception) -> Response:
+    # the client left mid-body: nobody reads this answer, and it is no error of the server's
+    log.debug("client hung up before its request body arrived")
+    return Response(status_code=400)
+
+
 class TooLarge(Exception):
     """The request asks for more images than this server returns at once (413)."""
 
@@ -104,9 +116,10 @@ class Payload:
     def response(self) -> Response:
         headers = {"Content-Disposition": f'inline; filename="{self.filename}"'}
         if self.hand is not None:
-            headers["X-Mnistgen-Hand-Digit"] = str(self.hand.digit)
+            digit, confidence = HAND_HEADERS
+            headers[digit] = str(self.hand.digit)
             if self.hand.confidence is not None:  # read by the classifier, not given as like_digit
-                headers["X-Mnistgen-Hand-Confidence"] = f"{self.hand.confidence:.4f}"
+                headers[confidence] = f"{self.hand.confidence:.4f}"
         return Response(self.body, media_type=MEDIA_TYPES[self.format], headers=headers)
 
 
@@ -199,6 +212,10 @@ class Api:
     def __init__(self, generator: Generator, pool: InferencePool, limits: ServeLimits, info: dict[str, Any]):
         self.generator, self.pool, self.limits, self.info_report = generator, pool, limits, info
         self.hands = Hands(generator, limits.hands)
+        self.uploads = Uploads(limits.workers + limits.queue)
+        encoder = info.get("encoder", {})
+        self.hand_problem: Optional[str] = None if encoder.get("usable") else encoder.get(
+            "problem", "this server has no encoder, so it cannot read a picture's hand: start it with --encoder PATH")
 
     def _check_size(self, images: int, what: str) -> None:
         if images > self.limits.max_images:
@@ -235,15 +252,13 @@ class Api:
         query = Query(request, ("count", "seed", "spread", "like_digit", "format", "grid"))
         digits = check_number(request.path_params["digits"])
         count, seed, format, grid = self._digit_options(query, digits)
+        like_digit = self._like_digit(query)  # before spread: the CLI's order
         spread = check_spread(DEFAULT_SPREAD if not query.given("spread") else query.number("spread"))
-        like_digit = self._like_digit(query)
 
-        def job(picture: bytes) -> Payload:
-            hand = self.hands.read(picture, like_digit)
-            pictures = self.generator.in_hand(digits, hand, count, spread, seed)
-            return _payload(pictures, digits, format, grid=grid, hand=hand)
+        def write(hand: Hand) -> Payload:
+            return _payload(self.generator.in_hand(digits, hand, count, spread, seed), digits, format, grid=grid, hand=hand)
 
-        return (await self.pool.run(job, _body_of(request))).response()
+        return await self._in_hand(request, like_digit, write)
 
     def _digit_options(self, query: Query, digits: str) -> tuple[int, Optional[int], str, bool]:
         """(count, seed, format, grid) of a digits request, checked together."""
@@ -279,12 +294,20 @@ class Api:
         steps, _, format = self._sequence_options(query)
         like_digit = self._like_digit(query)
 
-        def job(picture: bytes) -> Payload:
-            hand = self.hands.read(picture, like_digit)
+        def write(hand: Hand) -> Payload:
             frames = self.generator.morph(digit, to, steps, latent=hand.latent)
             return _payload(frames, f"{digit}_to_{to}", format, sequence=True, hand=hand)
 
-        return (await self.pool.run(job, _body_of(request))).response()
+        return await self._in_hand(request, like_digit, write)
+
+    async def _in_hand(self, request: Request, like_digit: Optional[int], write: Callable[[Hand], Payload]) -> Response:
+        """Receive the POSTed picture, then in the pool read its hand (or recall it) and write in it.
+        The picture is received apart from the pool, so slow uploads never hold a GET's place."""
+        if self.hand_problem is not None:  # refused before a byte of the picture is read
+            raise ModelError(self.hand_problem)
+        async with self.uploads.hold(int(request.headers.get("content-length", "0"))):  # checked by BodyLimit
+            picture = await _received(request)
+            return (await self.pool.run(lambda: write(self.hands.read(picture, like_digit)))).response()
 
     async def walk(self, request: Request) -> Response:
         query = Query(request, ("steps", "seed", "format"))
@@ -319,16 +342,36 @@ class Api:
         return JSONResponse(openapi_document(self.limits))
 
 
-def _body_of(request: Request) -> Callable[[], Awaitable[bytes]]:
-    """The request's body, read once the pool has admitted it (so at most --workers + --queue
-    bodies are held at once), within BODY_TIMEOUT_S: a client that stalls frees its slot (408)."""
-    async def read() -> bytes:
+async def _received(request: Request) -> bytes:
+    """The request's body, within BODY_TIMEOUT_S: a client that stalls frees its place (408)."""
+    try:
+        return await asyncio.wait_for(request.body(), BODY_TIMEOUT_S)
+    except asyncio.TimeoutError:
+        raise SlowBody(f"the request body did not arrive within {BODY_TIMEOUT_S} s; send the picture "
+                       "at once, with its Content-Length") from None
+
+
+class Uploads:
+    """The POSTed pictures held at once, from their first byte until their answer: at most
+    ``count`` of them (as many as the pool runs and queues) and ``budget`` bytes as their
+    Content-Length declares, a bound on the memory bodies take. The next is refused at once
+    (503), unread. Used from the event loop only."""
+
+    def __init__(self, count: int, budget: int = PICTURE_BUDGET_BYTES):
+        self.count, self.budget = count, budget
+        self.held, self.bytes = 0, 0
+
+    @contextlib.asynccontextmanager
+    async def hold(self, size: int) -> AsyncIterator[None]:
+        if self.held >= self.count or self.bytes + size > self.budget:
+            raise Overloaded(f"server busy: {self.held} pictures of {self.bytes:,} bytes already being received or "
+                             f"read (at most {self.count}, mnistgen serve --workers/--queue, and "
+                             f"{self.budget:,} bytes); retry shortly")
+        self.held, self.bytes = self.held + 1, self.bytes + size
         try:
-            return await asyncio.wait_for(request.body(), BODY_TIMEOUT_S)
-        except asyncio.TimeoutError:
-            raise SlowBody(f"the request body did not arrive within {BODY_TIMEOUT_S} s; send the picture "
-                           "at once, with its Content-Length") from None
-    return read
+            yield
+        finally:
+            self.held, self.bytes = self.held - 1, self.bytes - size
 
 
 def _path_int(request: Request, name: str) -> object:
@@ -379,8 +422,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         message = f"unknown path {request.url.path!r}; the endpoints are {', '.join(ENDPOINTS)}"
     elif exc.status_code == 405:
-        allowed = "GET, or POST with a picture" if request.url.path.startswith(POST_PATHS) else "GET"
-        message = f"method {request.method} is not allowed on {request.url.path}; use {allowed}"
+        takes_post = request.url.path.startswith(POST_PATHS)
+        message = (f"method {request.method} is not allowed on {request.url.path}; "
+                   f"use {'GET, or POST with a picture' if takes_post else 'GET'}")
+        if takes_post:  # Starlette's Allow names the first route's methods only
+            return error_response(405, message, {"Allow": "GET, HEAD, POST"})
     else:
         message = str(exc.detail)
     return error_response(exc.status_code, message, dict(exc.headers or {}))
@@ -437,9 +483,11 @@ def create_app(generator: Generator, limits: ServeLimits, info: dict[str, Any]) 
     ]
     middleware = [Middleware(BodyLimit)]
     if limits.cors_origins:  # off unless asked for: browsers then refuse other sites' pages
-        middleware.append(Middleware(CORSMiddleware, allow_origins=list(limits.cors_origins), allow_methods=["GET", "POST"]))
+        middleware.append(Middleware(CORSMiddleware, allow_origins=list(limits.cors_origins), allow_methods=["GET", "POST"],
+                                      expose_headers=list(HAND_HEADERS)))
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
         InputError: _handler(400), ModelError: _handler(400), SlowBody: _handler(408), TooLarge: _handler(413),
+        ClientDisconnect: _hung_up,
         VerificationError: _handler(422), Overloaded: _overloaded, HTTPException: _http_error,
         Exception: _internal,
     }
@@ -474,23 +522,27 @@ def openapi_document(limits: ServeLimits) -> dict[str, Any]:
     strip = _param("format", "query", {"enum": list(SEQUENCE_FORMATS), "default": "png"}, "png: one strip.")
     like_digit = _param("like_digit", "query", {"type": "integer", "minimum": 0, "maximum": 9},
                         "The digit the picture shows; omitted: the classifier reads it and must be sure.")
-    errors = {str(code): {"description": text, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-              for code, text in ((400, "bad parameter or picture; the message says what is accepted"),
-                                 (413, f"more than {limits.max_images} images, or a body over {MAX_PICTURE_BYTES} bytes"),
-                                 (503, "busy; see Retry-After"))}
+    def errors(*codes: tuple[int, str]) -> dict[str, Any]:
+        error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        return {str(code): {"description": text, "content": error} for code, text in
+                ((400, "bad parameter; the message says what is accepted"), *codes, (503, "busy; see Retry-After"))}
 
     def images(summary: str, parameters: list[dict[str, Any]], formats: tuple[str, ...]) -> dict[str, Any]:
         content = {MEDIA_TYPES[f]: {} for f in formats}
         return {"summary": summary, "parameters": parameters,
-                "responses": {"200": {"description": "the images", "content": content}, **errors}}
+                "responses": {"200": {"description": "the images", "content": content},
+                              **errors((413, f"more than {limits.max_images} images, or a body over {MAX_BODY_BYTES} bytes"))}}
 
     def in_hand(operation: dict[str, Any]) -> dict[str, Any]:
-        picture = {"content": {"application/octet-stream": {}}, "required": True,
-                   "description": "One picture of one digit, as `mnistgen --like` takes: PNG or JPEG (or a "
-                                  "single-frame GIF, BMP, TIFF, WebP), dark on light or light on dark."}
-        headers = {"X-Mnistgen-Hand-Digit": {"description": "the digit the picture was read as"},
-                   "X-Mnistgen-Hand-Confidence": {"description": "the classifier's probability (when not like_digit)"}}
-        operation["responses"]["200"]["headers"] = headers
+        picture = {"content": {kind: {} for kind in ("image/png", "image/jpeg", "application/octet-stream")},
+                   "required": True, "description": f"One picture, as `mnistgen --like` takes it: {ACCEPTED}."}
+        operation["responses"]["200"]["headers"] = {
+            HAND_HEADERS[0]: {"description": "the digit the picture was read as"},
+            HAND_HEADERS[1]: {"description": "the classifier's probability for it (absent with like_digit)"}}
+        operation["responses"].update(errors(
+            (400, "bad parameter, or a picture --like would refuse; the message says which and what is accepted"),
+            (408, f"the picture did not arrive within {BODY_TIMEOUT_S} s"),
+            (413, f"more than {limits.max_images} images, or a picture over {MAX_PICTURE_BYTES} bytes")))
         return {**operation, "requestBody": picture}
 
     return {

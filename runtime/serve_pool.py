@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Optional, TypeVar
+from typing import Callable, TypeVar
 
 T = TypeVar("T")
 
@@ -44,10 +44,7 @@ class InferencePool:
         running = min(self._admitted, self.workers)
         return Load(running=running, waiting=self._admitted - running)
 
-    async def run(self, job: Callable[..., T], read: Optional[Callable[[], Awaitable[Any]]] = None) -> T:
-        """``job`` in a worker thread, once admitted. ``read`` (a request's body) is awaited after
-        admission and its result passed to ``job``: so the bodies held at once are bounded by the
-        same limits, and a refused request's body is never read."""
+    async def run(self, job: Callable[[], T]) -> T:
         if self._admitted >= self.workers + self.queue:
             raise Overloaded(
                 f"server busy: {self.workers} requests running and {self.queue} waiting "
@@ -55,12 +52,7 @@ class InferencePool:
             )
         loop = asyncio.get_running_loop()
         self._admitted += 1
-        try:
-            args = () if read is None else (await read(),)
-        except BaseException:  # the client went away or was too slow: its slot is free again
-            self._release()
-            raise
-        future = self._executor.submit(job, *args)
+        future = self._executor.submit(job)
         future.add_done_callback(lambda _: loop.call_soon_threadsafe(self._release))
         return await asyncio.wrap_future(future)
 

@@ -6,6 +6,7 @@ MNISTGEN_TEST_* overrides of tests/conftest.py.
 """
 from __future__ import annotations
 
+import io
 import json
 import struct
 import zlib
@@ -187,6 +188,23 @@ def test_a_hand_writes_every_digit(generator, classifier, test_digits):
     latents = generator.encode(images, labels)
     correct = [(classifier.predict(generator.generate(d, latents=latents))[0] == d).mean() for d in range(10)]
     require_with_shipped_models(np.mean(correct) >= 0.97, "the encoded hands write digits the classifier reads")
+
+
+def test_a_picture_file_and_its_bytes_give_the_same_hand(generator, photo):
+    path = photo[0]
+    np.testing.assert_array_equal(prepare_file(path.read_bytes()), prepare_file(path))
+    by_bytes, by_path = generator.hand(path.read_bytes()), generator.hand(path)
+    np.testing.assert_array_equal(by_bytes.latent, by_path.latent)
+    with pytest.raises(InputError, match="^the picture is not an image; --like takes"):
+        generator.hand(b"not a picture")
+
+
+def test_in_hand_is_the_hand_then_variations_around_it(generator, photo):
+    hand = generator.hand(photo[0])
+    np.testing.assert_array_equal(generator.in_hand("7", hand.latent), generator.generate(7, latents=hand.latent[None]))
+    latents = variations(hand.latent, 3, 0.5, 2)
+    np.testing.assert_array_equal(generator.in_hand("2026", hand, count=3, spread=0.5, seed=2),
+                                  generator.number("2026", seed=2, latents=latents))
 
 
 def test_hand_reads_the_digit_and_says_when_unsure(generator, photo, test_digits):
@@ -372,6 +390,7 @@ def bad_pictures(folder: Path, good: Path) -> dict[str, tuple[Path, str]]:
     frames = [Image.new("L", (32, 32), v) for v in (0, 255)]
     frames[0].save(folder / "animated.gif", save_all=True, append_images=frames[1:], duration=100)
     frames[0].save(folder / "pages.tiff", save_all=True, append_images=frames[1:])
+    (folder / "damaged.tiff").write_bytes(damaged_tiff())
     return {
         "missing": (folder / "nope.png", "no such file"),
         "directory": (folder, "is a directory"),
@@ -382,10 +401,24 @@ def bad_pictures(folder: Path, good: Path) -> dict[str, tuple[Path, str]]:
         "bomb": (png_bomb(folder / "bomb.png"), "too large to decode safely"),
         "animated": (folder / "animated.gif", "animated GIF"),
         "multi-page": (folder / "pages.tiff", "multi-page TIFF"),
+        "damaged TIFF": (folder / "damaged.tiff", "truncated or corrupt"),
     }
 
 
-BAD_CASES = ("missing", "directory", "not an image", "truncated", "blank", "all ink", "bomb", "animated", "multi-page")
+def damaged_tiff() -> bytes:
+    """A 40 x 40 TIFF whose next-directory offset points past its end: Pillow raises TypeError
+    (not OSError) while counting its frames, and warns of corrupt EXIF data on stderr."""
+    buffer = io.BytesIO()
+    Image.new("L", (40, 40), 200).save(buffer, "TIFF")
+    data = bytearray(buffer.getvalue())
+    entries = int.from_bytes(data[8:10], "little")  # the first directory is at offset 8
+    end = 10 + 12 * entries
+    data[end : end + 4] = (0x6E00).to_bytes(4, "little")
+    return bytes(data)
+
+
+BAD_CASES = ("missing", "directory", "not an image", "truncated", "blank", "all ink", "bomb", "animated", "multi-page",
+             "damaged TIFF")
 
 
 @pytest.mark.parametrize("case", BAD_CASES)

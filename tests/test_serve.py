@@ -38,6 +38,7 @@ from mnistgen.limits import (
 )
 from tests.conftest import digit_short_of_certainty, model_path
 from tests.serve_process import TIMEOUT_S, ServerProcess
+from tests.test_handwriting import BAD_CASES, bad_pictures
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_IMAGES = 1024
@@ -198,12 +199,11 @@ def test_a_picture_sent_again_is_not_read_again(generator: Generator, drawing: b
     assert reads[-2:] == [None, None]
 
 
-BAD_POSTED = ("not an image", "truncated", "blank", "all ink", "bomb", "animated", "multi-page")
+BAD_POSTED = tuple(case for case in BAD_CASES if case not in ("missing", "directory"))  # a body is always there
 
 
 @pytest.mark.parametrize("case", BAD_POSTED)
 def test_a_bad_posted_picture_is_400_with_its_line(server: ServerProcess, drawing: bytes, tmp_path: Path, case: str):
-    from tests.test_handwriting import bad_pictures
 
     (tmp_path / "good.png").write_bytes(drawing)
     path, fragment = bad_pictures(tmp_path / "bad", tmp_path / "good.png")[case]
@@ -212,6 +212,13 @@ def test_a_bad_posted_picture_is_400_with_its_line(server: ServerProcess, drawin
     assert status == 400 and headers["content-type"] == "application/json", body
     assert error.startswith("the request body ") and fragment in error and "; the body must be a still PNG" in error
     assert "--like" not in error  # the server's words, not the command's
+
+
+def test_a_wrong_method_on_an_endpoint_that_takes_a_post_allows_it(server: ServerProcess):
+    status, headers, _ = server.request("/v1/digits/5", method="PUT")
+    assert status == 405 and headers["allow"] == "GET, HEAD, POST"
+    status, headers, _ = server.request("/v1/walk/5", method="POST")
+    assert status == 405 and "POST" not in headers["allow"]
 
 
 def test_an_encoder_for_another_generator(tmp_path: Path, drawing: bytes):
@@ -365,7 +372,7 @@ def test_chunked_body_is_refused(server: ServerProcess):
 HEAVY = "/v1/digits/5?count=5000&seed=1&format=npy"  # ~0.8 s of inference on one thread
 
 
-def test_requests_past_pool_and_queue_get_503_not_a_hang():
+def test_requests_past_pool_and_queue_get_503_not_a_hang(drawing: bytes):
     busy = start("--workers", "1", "--queue", "1", "--max-images", "5000", "--cors-origin", "http://app.example")
     try:
         together = threading.Barrier(10)
@@ -389,63 +396,66 @@ def test_requests_past_pool_and_queue_get_503_not_a_hang():
         assert busy.request("/v1/digits/5?seed=1")[0] == 200  # and it still answers
         _, headers, _ = busy.request("/healthz", headers={"Origin": "http://app.example"})
         assert headers["access-control-allow-origin"] == "http://app.example"
+        status, headers, _ = busy.request("/v1/digits/5", method="POST", body=drawing, headers={"Origin": "http://app.example"})
+        assert status == 200 and headers["access-control-allow-origin"] == "http://app.example"
+        exposed = {name.strip().lower() for name in headers["access-control-expose-headers"].split(",")}
+        assert {"x-mnistgen-hand-digit", "x-mnistgen-hand-confidence"} <= exposed  # a page may read them
     finally:
         assert busy.stop() == 0
 
 
-def test_a_posted_body_is_read_inside_a_slot_of_the_pool(drawing: bytes):
-    # one slot, no queue: a client that sends half its picture holds the slot, the next request is
-    # refused at once (its body never read), and hanging up frees the slot
-    narrow = start("--workers", "1", "--queue", "0")
+def test_slow_uploads_are_bounded_and_never_hold_a_get_back(drawing: bytes):
+    # one worker and a queue of one, so two pictures at once: two clients that send half a picture
+    # and stall hold both places, the third POST is refused unread, and a GET is still answered
+    narrow = start("--workers", "1", "--queue", "1")
     try:
-        stalled = socket.create_connection(("127.0.0.1", narrow.port), timeout=TIMEOUT_S)
-        stalled.sendall(b"POST /v1/digits/7 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(drawing)
-                        + drawing[:100])
+        head = b"POST /v1/digits/7 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(drawing)
+        stalled = [socket.create_connection(("127.0.0.1", narrow.port), timeout=TIMEOUT_S) for _ in range(2)]
+        for client in stalled:
+            client.sendall(head + drawing[:100])
         deadline = time.monotonic() + TIMEOUT_S
-        while narrow.load()["running"] != 1:
-            assert time.monotonic() < deadline, "the stalled POST never took the slot"
+        while (answer := narrow.request("/v1/digits/7", method="POST", body=drawing))[0] != 503:
+            assert time.monotonic() < deadline, "the stalled uploads never filled the places for pictures"
             time.sleep(0.02)
-        status, _, body = narrow.request("/v1/digits/7", method="POST", body=drawing)
-        assert status == 503 and json.loads(body)["error"].startswith("server busy"), body
-        stalled.close()
-        narrow.wait_idle()
-        assert narrow.request("/v1/digits/7", method="POST", body=drawing)[0] == 200
+        assert json.loads(answer[2])["error"].startswith(f"server busy: 2 pictures of {2 * len(drawing):,} bytes already"), answer
+        assert narrow.request("/v1/digits/7?seed=1")[0] == 200  # the pool is free for everything else
+        for client in stalled:
+            client.close()  # hanging up frees the places
+        while narrow.request("/v1/digits/7", method="POST", body=drawing)[0] != 200:
+            assert time.monotonic() < deadline, "the places never came back"
+            time.sleep(0.02)
     finally:
         assert narrow.stop() == 0
+    assert "Traceback" not in narrow.stderr_text and "ERROR" not in narrow.stderr_text, narrow.stderr_text
 
 
-def test_the_pool_frees_a_slot_whose_read_fails_and_never_reads_a_refused_body():
+def test_a_stalled_picture_is_408_and_its_place_comes_back(monkeypatch):
     import asyncio
 
-    from mnistgen.serve_pool import InferencePool, Overloaded
+    from mnistgen import serve_app
 
-    pool, reads = InferencePool(workers=1, queue=0), []
+    class Stalled:
+        async def body(self) -> bytes:
+            await asyncio.sleep(60)
+            return b""
 
-    async def broken() -> bytes:
-        reads.append("broken")
-        raise ConnectionResetError("the client hung up")
+    monkeypatch.setattr(serve_app, "BODY_TIMEOUT_S", 0.05)
+    uploads = serve_app.Uploads(count=2, budget=1000)
 
     async def scenario() -> None:
-        with pytest.raises(ConnectionResetError):
-            await pool.run(lambda body: body, broken)
-        assert pool.load.running == 0  # the slot came back
-        gate = asyncio.Event()
-
-        async def slow() -> bytes:
-            reads.append("slow")
-            await gate.wait()
-            return b"picture"
-
-        first = asyncio.ensure_future(pool.run(lambda body: body, slow))
-        await asyncio.sleep(0)
-        with pytest.raises(Overloaded):
-            await pool.run(lambda body: body, broken)  # refused before its read
-        gate.set()
-        assert await first == b"picture"
+        with pytest.raises(serve_app.SlowBody, match="did not arrive within 0.05 s"):
+            async with uploads.hold(600):
+                with pytest.raises(serve_app.Overloaded):
+                    async with uploads.hold(500):  # a second place, but past the bytes allowed
+                        pass
+                async with uploads.hold(400):
+                    with pytest.raises(serve_app.Overloaded):
+                        async with uploads.hold(0):  # both places taken
+                            pass
+                await serve_app._received(Stalled())
+        assert (uploads.held, uploads.bytes) == (0, 0)
 
     asyncio.run(scenario())
-    pool.close()
-    assert reads == ["broken", "slow"]
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])

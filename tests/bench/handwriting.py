@@ -16,7 +16,6 @@ from __future__ import annotations
 import http.client
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -30,7 +29,7 @@ from mnistgen.hand_cache import HandCache
 from tests.bench.children import run_child
 from tests.bench.cold_start import mnistgen_command
 from tests.bench.options import REPO, Options
-from tests.bench.serve import LUA as WRK_REPORT, wrk_report
+from tests.bench.serve import LUA as WRK_REPORT, start_wrk, wrk_report
 from tests.bench.stats import median
 from tests.phone_photo import phone_photo
 from tests.serve_process import TIMEOUT_S, ServerProcess
@@ -180,10 +179,7 @@ def under_load(url: str, picture: Path, options: Options) -> dict | None:
     rows = {}
     for connections in (1, 8):
         for name, script in (("GET", WRK_REPORT), ("POST pad 280x280 PNG", WRK_POST)):
-            argv = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s", str(script), url]
-            process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                       text=True, env=env)
-            report = wrk_report(process, timeout=seconds + 60)
+            report = wrk_report(start_wrk(wrk, url, connections, seconds, script, env), timeout=seconds + 60)
             rows[f"{name}, concurrency {connections}"] = {k: report[k] for k in ("requests_per_s", "p50_ms", "p99_ms", "failed")}
     return rows
 

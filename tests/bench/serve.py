@@ -136,10 +136,13 @@ def run(options: Options) -> dict:
 # --- wrk -----------------------------------------------------------------------------------
 
 
-def _wrk(wrk: str, url: str, path: str, connections: int, seconds: int) -> subprocess.Popen:
+def start_wrk(wrk: str, url: str, connections: int, seconds: int, script: Path = LUA,
+              env: Optional[dict[str, str]] = None) -> subprocess.Popen:
+    """wrk loading ``url`` for ``seconds``, reporting through ``script`` (serve_wrk.lua's JSON line)."""
     # one wrk thread: it keeps 64 connections busy on its own and leaves the other core to the server
-    argv = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s", str(LUA), url + path]
-    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    argv = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s", str(script), url]
+    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
 
 
 def wrk_report(process: subprocess.Popen, timeout: float) -> dict:
@@ -155,7 +158,7 @@ def wrk_report(process: subprocess.Popen, timeout: float) -> dict:
 
 
 def _load(wrk: str, url: str, path: str, connections: int, seconds: int) -> dict:
-    return wrk_report(_wrk(wrk, url, path, connections, seconds), timeout=seconds + 60)
+    return wrk_report(start_wrk(wrk, url + path, connections, seconds), timeout=seconds + 60)
 
 
 def _row(name: str, concurrency: int, served: dict, ceiling: dict, in_process: dict) -> dict:
@@ -220,7 +223,7 @@ def _faults(wrk: str, server: ServerProcess, sizes: ServeSizes, generator_path: 
     expected = Generator(generator_path, threads=1).generate(DIGIT, 1, 7)
     server.wait_idle()
     rss_before = server.rss_mib()
-    load = _wrk(wrk, server.url, PAYLOADS["1 digit, png"][0], 8, sizes.memory_max_s)  # stopped below, when faults end
+    load = start_wrk(wrk, server.url + PAYLOADS["1 digit, png"][0], 8, sizes.memory_max_s)  # stopped below, when faults end
     time.sleep(0.5)
     started = time.monotonic()
     try:

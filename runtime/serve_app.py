@@ -96,12 +96,6 @@ class SlowBody(Exception):
     """A POSTed body that did not arrive within BODY_TIMEOUT_S (408)."""
 
 
-async def _hung_up(_request: Request, _exc: Exception) -> Response:
-    # the client left mid-body: nobody reads this answer, and it is no error of the server's
-    log.debug("client hung up before its request body arrived")
-    return Response(status_code=400)
-
-
 class TooLarge(Exception):
     """The request asks for more images than this server returns at once (413)."""
 
@@ -236,6 +230,7 @@ class Api:
         count, seed, format, grid = self._digit_options(query, digits)
         min_confidence = check_min_confidence(
             DEFAULT_MIN_CONFIDENCE if not query.given("min_confidence") else query.number("min_confidence"))
+        self._check_answer(digits, count, format, grid)
 
         def job() -> Payload:
             if len(digits) > 1:
@@ -252,16 +247,18 @@ class Api:
         query = Query(request, ("count", "seed", "spread", "like_digit", "format", "grid"))
         digits = check_number(request.path_params["digits"])
         count, seed, format, grid = self._digit_options(query, digits)
-        like_digit = self._like_digit(query)  # before spread: the CLI's order
+        like_digit = self._like_digit(query)
         spread = check_spread(DEFAULT_SPREAD if not query.given("spread") else query.number("spread"))
+        self._check_answer(digits, count, format, grid)
 
         def write(hand: Hand) -> Payload:
             return _payload(self.generator.in_hand(digits, hand, count, spread, seed), digits, format, grid=grid, hand=hand)
 
         return await self._in_hand(request, like_digit, write)
 
-    def _digit_options(self, query: Query, digits: str) -> tuple[int, Optional[int], str, bool]:
-        """(count, seed, format, grid) of a digits request, checked together."""
+    @staticmethod
+    def _digit_options(query: Query, digits: str) -> tuple[int, Optional[int], str, bool]:
+        """(count, seed, format, grid) of a digits request, each checked."""
         grid = query.flag("grid")
         format = query.choice("format", DIGIT_FORMATS, "png")
         if grid and format != "png":
@@ -269,11 +266,13 @@ class Api:
         raw_count = query.integer("count")
         count = 1 if raw_count is None else (
             check_count(raw_count) if len(digits) == 1 else check_number_count(raw_count, len(digits)))
-        seed = check_seed(query.integer("seed"))
+        return count, check_seed(query.integer("seed")), format, grid
+
+    def _check_answer(self, digits: str, count: int, format: str, grid: bool) -> None:
+        """Last, as the CLI checks its output last: the answer fits this server and its format."""
         self._check_size(count * len(digits), f"count x digits = {count} x {len(digits)}")
         if format == "png" and count > 1 and not grid:
             raise InputError("format png returns one image: add grid=true, use count=1, or format zip, npy or gif")
-        return count, seed, format, grid
 
     @staticmethod
     def _like_digit(query: Query) -> Optional[int]:
@@ -415,6 +414,12 @@ def _handler(status: int) -> Callable[[Request, Exception], Awaitable[Response]]
 
 async def _overloaded(_request: Request, exc: Exception) -> Response:
     return error_response(503, str(exc), {"Retry-After": str(RETRY_AFTER_S)})
+
+
+async def _hung_up(_request: Request, _exc: Exception) -> Response:
+    # the client left mid-body: nobody reads this answer, and it is no error of the server's
+    log.debug("client hung up before its request body arrived")
+    return Response(status_code=400)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -34,6 +34,7 @@ from mnistgen.limits import (
     check_number,
     check_number_count,
     check_seed,
+    check_spread,
     check_steps,
 )
 from tests.conftest import digit_short_of_certainty, model_path
@@ -306,7 +307,7 @@ BAD = [
     ("GET", "/../../etc/passwd", 404, UNKNOWN),
     ("GET", "/v1/digits/..%2F..%2Fetc%2Fpasswd", 404, UNKNOWN),
     ("GET", "/static/..%2f..%2fmodels/generator.onnx", 404, UNKNOWN),
-    ("POST", "/v1/digits/5?spread=2", 400, "spread must be a number from 0 (the hand itself) to 1 (random hands), got 2.0"),
+    ("POST", "/v1/digits/5?spread=2", 400, _message(check_spread, 2.0)),
     ("POST", "/v1/digits/5?like_digit=12", 400, _message(check_digit, 12)),
     ("POST", "/v1/digits/5?verify=true", 400, "unknown query parameter 'verify'; /v1/digits/5 accepts count, seed, spread, like_digit"),
     ("POST", "/v1/morph/3/8?seed=1", 400, "unknown query parameter 'seed'; /v1/morph/3/8 accepts steps, like_digit, format"),

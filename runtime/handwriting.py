@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from mnistgen.limits import InputError, check_count, check_seed, check_spread
-from mnistgen.prepare import LIKE_TAKES, luminance, picture_name, prepare, prepare_file
+from mnistgen.prepare import LIKE_TAKES, PICTURE_BYTES, luminance, picture_name, prepare, prepare_file
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def prepared_sample(picture: Any, wording: Wording = COMMAND_LINE) -> tuple[np.n
     picture file, a PIL image or an array: a (28, 28) uint8 array is taken as already prepared,
     any other picture is prepared."""
     where = wording.picture or picture_name(picture)
-    if isinstance(picture, (str, os.PathLike, bytes, bytearray, memoryview)):
+    if isinstance(picture, (str, os.PathLike, *PICTURE_BYTES)):
         return prepare_file(picture, where, wording.takes), where
     if hasattr(picture, "convert") and hasattr(picture, "size"):  # a PIL image
         return prepare(luminance(picture), where, wording.takes), where

@@ -62,6 +62,8 @@ EXIF_ORIENTATION = 0x0112
 UPRIGHT = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE", 6: "ROTATE_270",
            7: "TRANSVERSE", 8: "ROTATE_90"}
 """EXIF orientation -> the PIL.Image.Transpose that undoes it, as in ImageOps.exif_transpose."""
+PICTURE_BYTES = (bytes, bytearray, memoryview)
+"""What read_picture takes as a picture file's bytes rather than its path."""
 LIKE_TAKES = "--like takes"
 """How a refusal of a picture ends, before ACCEPTED: the command line's option by default."""
 ACCEPTED = "a still PNG or JPEG (or single-frame GIF, BMP, TIFF, WebP) of one digit, dark on light or light on dark"
@@ -78,7 +80,7 @@ def read_picture(source: str | os.PathLike | bytes, where: str | None = None, ta
     picture in a refusal (default: "--like PATH", or "the picture" for bytes) and ``takes`` ends
     it before ACCEPTED."""
     where = where or picture_name(source)
-    if isinstance(source, (bytes, bytearray, memoryview)):
+    if isinstance(source, PICTURE_BYTES):
         return _decoded(io.BytesIO(source), where, takes)
     path = Path(source)
     if not path.exists():

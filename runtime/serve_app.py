@@ -73,12 +73,11 @@ MEDIA_TYPES = {"png": "image/png", "gif": "image/gif", "npy": "application/octet
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed: the same request gives the same bytes
 HAND_HEADERS = ("X-Mnistgen-Hand-Digit", "X-Mnistgen-Hand-Confidence")
 """The digit a POSTed picture was read as, and the classifier's probability for it."""
-POST_PATHS = ("/v1/digits/", "/v1/morph/")
-"""The endpoints that also take a POSTed picture, to write in its hand."""
 ENDPOINTS = ("/v1/digits/{digits}", "/v1/morph/{digit}/{to}", "/v1/walk/{digit}", "/v1/info", "/healthz",
              "/openapi.json")
 
 log = logging.getLogger("mnistgen.serve")
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 @dataclass(frozen=True)
@@ -427,11 +426,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         message = f"unknown path {request.url.path!r}; the endpoints are {', '.join(ENDPOINTS)}"
     elif exc.status_code == 405:
-        takes_post = request.url.path.startswith(POST_PATHS)
+        # Starlette's Allow joins a set: sorted here, so the header is the same on every run
+        allowed = sorted(method.strip() for method in (exc.headers or {}).get("Allow", "").split(","))
         message = (f"method {request.method} is not allowed on {request.url.path}; "
-                   f"use {'GET, or POST with a picture' if takes_post else 'GET'}")
-        if takes_post:  # Starlette's Allow names the first route's methods only
-            return error_response(405, message, {"Allow": "GET, HEAD, POST"})
+                   f"use {'GET, or POST with a picture' if 'POST' in allowed else 'GET'}")
+        return error_response(405, message, {"Allow": ", ".join(allowed)})
     else:
         message = str(exc.detail)
     return error_response(exc.status_code, message, dict(exc.headers or {}))
@@ -468,6 +467,13 @@ class BodyLimit:
         await self.app(scope, receive, send)
 
 
+def _get_or_post(get: Endpoint, post: Endpoint) -> Endpoint:
+    """One route for both methods, so that its 405 names them both in Allow."""
+    async def endpoint(request: Request) -> Response:
+        return await (post if request.method == "POST" else get)(request)
+    return endpoint
+
+
 def create_app(generator: Generator, limits: ServeLimits, info: dict[str, Any]) -> Starlette:
     """The ASGI app. ``info`` is what `mnistgen --info` reports for ``generator``'s model."""
     pool = InferencePool(limits.workers, limits.queue)
@@ -477,10 +483,8 @@ def create_app(generator: Generator, limits: ServeLimits, info: dict[str, Any]) 
                                                                     "walk": list(SEQUENCE_FORMATS)}}}
     api = Api(generator, pool, limits, report)
     routes = [
-        Route("/v1/digits/{digits}", api.digits, methods=["GET"]),
-        Route("/v1/digits/{digits}", api.digits_like, methods=["POST"]),
-        Route("/v1/morph/{digit}/{to}", api.morph, methods=["GET"]),
-        Route("/v1/morph/{digit}/{to}", api.morph_like, methods=["POST"]),
+        Route("/v1/digits/{digits}", _get_or_post(api.digits, api.digits_like), methods=["GET", "POST"]),
+        Route("/v1/morph/{digit}/{to}", _get_or_post(api.morph, api.morph_like), methods=["GET", "POST"]),
         Route("/v1/walk/{digit}", api.walk, methods=["GET"]),
         Route("/v1/info", api.info, methods=["GET"]),
         Route("/healthz", api.health, methods=["GET"]),

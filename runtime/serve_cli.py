@@ -61,10 +61,10 @@ def serve(
 
         limits = ServeLimits(
             workers=check_count((os.cpu_count() or 1) if workers is None else workers, MAX_WORKERS, "--workers"),
-            queue=_check_queue(queue),
+            queue=_check_up_to(queue, MAX_QUEUE, "--queue"),
             max_images=check_count(max_images, MAX_COUNT, "--max-images"),
             cors_origins=tuple(cors_origin),
-            hands=_check_hands(hands),
+            hands=_check_up_to(hands, MAX_HANDS, "--hands"),
         )
         _check_port(port)
         generator = Generator(model, threads=check_threads(threads), classifier=classifier, encoder=encoder)
@@ -82,12 +82,6 @@ def _check_port(port: int) -> None:
         raise InputError(f"--port must be an integer 0-65535, got {port}")
 
 
-def _check_hands(hands: int) -> int:
-    if not 0 <= hands <= MAX_HANDS:
-        raise InputError(f"--hands must be an integer 0-{MAX_HANDS}, got {hands}")
-    return hands
-
-
 def _open_encoder(generator: Generator, given: bool) -> None:
     """The encoder opened now, so the first POSTed picture does not pay for it: a bad --encoder
     fails at start. Without --encoder, a shipped encoder made for another generator (a custom
@@ -99,10 +93,11 @@ def _open_encoder(generator: Generator, given: bool) -> None:
             raise
 
 
-def _check_queue(queue: int) -> int:
-    if not 0 <= queue <= MAX_QUEUE:
-        raise InputError(f"--queue must be an integer 0-{MAX_QUEUE}, got {queue}")
-    return queue
+def _check_up_to(value: int, top: int, option: str) -> int:
+    """An option that may be 0 (--queue, --hands); limits.check_count covers those from 1."""
+    if not 0 <= value <= top:
+        raise InputError(f"{option} must be an integer 0-{top}, got {value}")
+    return value
 
 
 def _info_report(generator: Generator, encoder: Optional[str] = None) -> dict[str, Any]:

@@ -101,10 +101,11 @@ def remembered(generator: Generator, picture: Path, folder: Path) -> Callable[[]
     return lambda: cache.recall(cache.key(picture, None, models))
 
 
-def paired_ms(walls: list[float], plain: list[float]) -> float | None:
-    """Median of the differences between each repetition's command and the plain one beside it:
-    the machine's drift between repetitions cancels."""
-    pairs = [1000 * (a - b) for a, b in zip(walls, plain)]
+def paired_ms(walls: list[float], plain: list[float], scale: float = 1000) -> float | None:
+    """Median of the differences between each repetition's command and the plain one beside it,
+    in ms (``scale``: 1000 for times in seconds, 1 for times in ms already): the machine's drift
+    between repetitions cancels."""
+    pairs = [scale * (a - b) for a, b in zip(walls, plain)]
     return median(pairs) if len(pairs) == len(walls) == len(plain) and pairs else None
 
 
@@ -164,7 +165,7 @@ def served(options: Options, paths: dict[str, Path], hands: str, repeats: int) -
     plain = times.pop("plain GET")
     return {"first_call_ms": first, "plain_median_ms": median(plain),
             "median_ms": {name: median(t) for name, t in times.items()},
-            "added_paired_ms": {name: median([a - b for a, b in zip(t, plain)]) for name, t in times.items()},
+            "added_paired_ms": {name: paired_ms(t, plain, scale=1) for name, t in times.items()},
             "under_load": load}
 
 

@@ -14,13 +14,14 @@ and onnxruntime, and the machine's architecture. Files are known by path, size a
 and change times (Python's bytecode cache trusts the first three), so a replaced model or an
 upgraded package misses. What it cannot see: one home folder shared by machines whose CPUs
 differ within an architecture (AVX2 and AVX-512, say) may give one a hand the other read, the
-same hand to within the last bits of its floats.
+same hand to within the last bits of its floats; and on Windows, whose "change time" is the
+creation time, a file rewritten in place with its size and modification time put back.
 
 Where: $MNISTGEN_CACHE_DIR, else $XDG_CACHE_HOME/mnistgen (when absolute), else
-~/.cache/mnistgen; hands go in its hands/ folder, at most MAX_HANDS of them (the least recently
-used go first). MNISTGEN_NO_CACHE=1 (any value but 0) turns it off. Best effort: a folder that
-cannot be written, or an entry that cannot be read, costs only the time it would have saved,
-never an error.
+~/.cache/mnistgen; hands go in its hands/ folder (its owner's only), at most MAX_ENTRIES files
+(the least recently used go first). MNISTGEN_NO_CACHE=1 (any value but 0) turns it off. Best
+effort: a folder that cannot be written, an entry that cannot be read, or any other failure of
+the cache costs only the time it would have saved, never an error.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import platform
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,15 +40,17 @@ import numpy as np
 
 from mnistgen.files import sha256_hex, write_atomic
 from mnistgen.handwriting import Hand
+from mnistgen.prepare import MAX_PICTURE_BYTES
 
 FORMAT = 1  # of an entry: a change to what an entry holds bumps it, so old entries miss
-MAX_HANDS = 1024
-"""Entries kept; about 3 kB each, so the folder stays under 4 MB."""
-MAX_PICTURE_BYTES = 64 * 1024 * 1024
-"""Larger files are not hashed (they are refused or slow to read anyway), so never remembered."""
+MAX_ENTRIES = 1024
+"""Entry files kept on disk in the hands/ folder, one hand each (about 3 kB, so the folder stays
+under 4 MB). Not `mnistgen serve --hands`, the hands a server keeps in memory."""
 SOURCES = tuple(Path(__file__).with_name(f"{name}.py") for name in (
-    "prepare", "handwriting", "encoder", "classifier", "generator", "images", "limits", "model_file", "hand_cache"))
-"""The runtime modules that turn a picture into a hand: an edited or upgraded one misses."""
+    "__init__", "prepare", "handwriting", "encoder", "classifier", "generator", "images", "limits", "model_file",
+    "files", "hand_cache"))
+"""The runtime modules loaded to read a hand (tests/test_hand_cache.py checks the list against a
+fresh process), and this one, which writes it: an edited or upgraded one misses."""
 LIBRARIES = ("numpy", "PIL", "onnxruntime")
 """Their arithmetic and decoders shape a hand's last bits: an upgraded one (its files rewritten) misses."""
 
@@ -78,11 +82,11 @@ class HandCache:
         try:
             files = [_stat_identity(path) for path in (*models, *SOURCES, *_library_files())]
             digest = _picture_sha256(picture)
-        except OSError:
+            # platform.machine, not os.uname: Windows has no os.uname
+            identity = [FORMAT, digest, digit, files, platform.machine()]
+        except Exception:  # best effort: any failure is a miss; Ctrl-C (not an Exception) still stops
             return None
-        if digest is None:
-            return None
-        return hashlib.sha256(json.dumps([FORMAT, digest, digit, files, os.uname().machine]).encode()).hexdigest()
+        return None if digest is None else hashlib.sha256(json.dumps(identity).encode()).hexdigest()
 
     def recall(self, key: str) -> Hand | None:
         """The hand remembered under ``key``, or None."""
@@ -91,7 +95,7 @@ class HandCache:
             hand = _decode(json.loads(path.read_bytes()))
         except Exception:  # whatever an entry holds (a damaged one, a hand-edited one) it is only a miss
             return None
-        with contextlib.suppress(OSError):  # a read-only cache still serves its hands
+        with contextlib.suppress(Exception):  # a read-only cache still serves its hands
             os.utime(path)  # recently used: pruned last
         return hand
 
@@ -101,14 +105,14 @@ class HandCache:
             self.folder.mkdir(mode=0o700, exist_ok=True)  # entries hold the user's prepared pictures
             write_atomic(self.folder / f"{key}.json", json.dumps(_encode(hand)).encode())
             self._prune()
-        except OSError:
-            pass  # a cache that cannot be written only loses its speed
+        except Exception:  # a cache that cannot be written only loses its speed (Ctrl-C still stops)
+            pass
 
     def count(self) -> int:
         """How many hands are remembered."""
         try:
             return len(self._entries())
-        except OSError:
+        except Exception:  # best effort, as for the hands themselves
             return 0
 
     def _entries(self) -> list[os.DirEntry[str]]:
@@ -116,10 +120,10 @@ class HandCache:
 
     def _prune(self) -> None:
         entries = self._entries()
-        if len(entries) <= MAX_HANDS:
+        if len(entries) <= MAX_ENTRIES:
             return
         entries.sort(key=lambda entry: entry.stat().st_mtime_ns)
-        for entry in entries[: len(entries) - MAX_HANDS]:
+        for entry in entries[: len(entries) - MAX_ENTRIES]:
             Path(entry.path).unlink(missing_ok=True)
 
 
@@ -139,7 +143,7 @@ def _library_files() -> list[Path]:
 
 def _picture_sha256(path: str | os.PathLike[str]) -> str | None:
     """The sha256 of a regular file's bytes; None for anything else (opening a pipe to hash it
-    would use it up, or wait for a writer) or a file too large to be worth remembering."""
+    would use it up, or wait for a writer) or a file larger than any picture (MAX_PICTURE_BYTES)."""
     info = os.stat(path)
     if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_PICTURE_BYTES:
         return None

@@ -189,21 +189,27 @@ def _hand_cache_info() -> dict:
 
 def _print_info(model: Optional[str], threads: Optional[int], encoder: Optional[str] = None) -> None:
     generator = Generator(model, threads=threads, encoder=encoder)
+    sys.stdout.write(json.dumps(info_report(generator, encoder), indent=2) + "\n")
+
+
+def info_report(generator: Generator, encoder: Optional[str], hand_cache: bool = True) -> dict:
+    """What --info prints for ``generator``'s model. `mnistgen serve` builds /v1/info from it in its
+    own process, with ``hand_cache=False``: the command's cache of --like hands is no concern of the
+    server's, so it is not scanned for nothing."""
     metadata = generator.info
     identity = file_identity(generator.path)
-    report = {
+    return {
         "mnistgen_version": version(),
         "model": str(generator.path),
         "model_file": identity["file"],
         "model_sha256": identity["sha256"],
         "capabilities": list(generator.capabilities),
         "encoder": _encoder_info(generator, encoder),
-        "hand_cache": _hand_cache_info(),
+        **({"hand_cache": _hand_cache_info()} if hand_cache else {}),
         "model_capabilities": metadata.pop("capabilities", None),
         "limits": {"count": MAX_COUNT, "number_length": MAX_NUMBER_LENGTH, "steps": [MIN_STEPS, MAX_STEPS]},
         **metadata,
     }
-    sys.stdout.write(json.dumps(report, indent=2) + "\n")
 
 
 def _shipped_model() -> str:

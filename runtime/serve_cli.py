@@ -7,16 +7,15 @@ lets the requests in flight finish (up to GRACE_S), and exits 0.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 from typing import Any, List, Optional
 
 import typer
 
+from mnistgen.cli import info_report  # /v1/info is what --info prints, from the same code
 from mnistgen.console import fail, one_line, run
 from mnistgen.generator import Generator
 from mnistgen.limits import MAX_COUNT, InputError, ModelError, check_count, check_threads
@@ -28,8 +27,9 @@ DEFAULT_QUEUE = 64
 MAX_WORKERS = 64
 MAX_QUEUE = 10_000
 DEFAULT_HANDS = 256
-MAX_HANDS = 10_000
-"""A remembered hand is about 1 kB (its latent and prepared image)."""
+MAX_HANDS_KEPT = 10_000
+"""The most --hands a server keeps in memory; a remembered hand is about 1 kB (its latent and
+prepared image). Not mnistgen.hand_cache's bound, which is on the command's files."""
 MAX_CONNECTIONS = 1024
 """Open connections uvicorn takes before it answers 503 itself: bounds the server's memory."""
 GRACE_S = 30
@@ -52,7 +52,7 @@ def serve(
     workers: Optional[int] = typer.Option(None, "--workers", help=f"Inferences at once, 1-{MAX_WORKERS}; default: the CPU count."),
     queue: int = typer.Option(DEFAULT_QUEUE, "--queue", help=f"Requests that may wait for a worker, 0-{MAX_QUEUE}; more get 503."),
     max_images: int = typer.Option(DEFAULT_MAX_IMAGES, "--max-images", help=f"Images one request may ask for, 1-{MAX_COUNT}; more get 413."),
-    hands: int = typer.Option(DEFAULT_HANDS, "--hands", help=f"Hands read from POSTed pictures kept in memory, 0-{MAX_HANDS}; 0: read each picture anew."),
+    hands: int = typer.Option(DEFAULT_HANDS, "--hands", help=f"Hands read from POSTed pictures kept in memory, 0-{MAX_HANDS_KEPT}; 0: read each picture anew."),
     cors_origin: List[str] = typer.Option([], "--cors-origin", help="Let pages from this origin call the API (repeatable); default: none."),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request to stderr."),
 ) -> None:
@@ -64,13 +64,13 @@ def serve(
             queue=_check_up_to(queue, MAX_QUEUE, "--queue"),
             max_images=check_count(max_images, MAX_COUNT, "--max-images"),
             cors_origins=tuple(cors_origin),
-            hands=_check_up_to(hands, MAX_HANDS, "--hands"),
+            hands=_check_up_to(hands, MAX_HANDS_KEPT, "--hands"),
         )
         _check_port(port)
         generator = Generator(model, threads=check_threads(threads), classifier=classifier, encoder=encoder)
         generator.classifier()  # opened now: a bad --classifier fails at start, not on the first verify=true
         _open_encoder(generator, given=encoder is not None)
-        info = _info_report(generator, encoder)
+        info = info_report(generator, encoder, hand_cache=False)
         listener = listen(host, port)
     except (InputError, ModelError) as exc:
         raise fail(PROG, str(exc), 2) from None
@@ -98,21 +98,6 @@ def _check_up_to(value: int, top: int, option: str) -> int:
     if not 0 <= value <= top:
         raise InputError(f"{option} must be an integer 0-{top}, got {value}")
     return value
-
-
-def _info_report(generator: Generator, encoder: Optional[str] = None) -> dict[str, Any]:
-    """What `mnistgen --info` prints for this model, from that command itself, so /v1/info can
-    never drift from it; the model's path on this machine is cut to its file name, and the
-    command's own cache of --like hands (a folder here, and no concern of the server) left out."""
-    command = [sys.executable, "-m", "mnistgen", "--info", "--model", str(generator.path)]
-    command += [] if encoder is None else ["--encoder", encoder]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    if result.returncode != 0:
-        raise ModelError(f"mnistgen --info failed for {generator.path}: {result.stderr.strip()}")
-    report = json.loads(result.stdout)
-    report["model"] = generator.path.name
-    report.pop("hand_cache", None)
-    return report
 
 
 def listen(host: str, port: int) -> socket.socket:

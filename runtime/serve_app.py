@@ -3,7 +3,8 @@
 Every refusal is a 4xx with a JSON body ``{"error": MESSAGE, "status": CODE}``; MESSAGE is the
 one the CLI and the Python API give for the same mistake, because the values go through the
 same checks in mnistgen.limits. Requests name digits, counts, seeds and formats, never a file:
-the model is chosen when the server starts, and nothing is served from disk. The one body taken
+the model is chosen when the server starts, and nothing is served from disk; the files it opened
+are named, never where they lie on its disk (FileNames). The one body taken
 is a picture POSTed to write in its hand (`mnistgen DIGITS --like PICTURE`); the hands read are
 kept in memory, by the picture's sha256, so a picture sent again costs no reading.
 """
@@ -18,7 +19,8 @@ import threading
 import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Awaitable, Callable, Optional
+from pathlib import Path
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Optional
 
 import numpy as np
 from starlette.applications import Starlette
@@ -32,7 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mnistgen.generator import Generator
 from mnistgen.handwriting import Hand, Wording
-from mnistgen.prepare import ACCEPTED
+from mnistgen.prepare import ACCEPTED, MAX_PICTURE_BYTES
 from mnistgen.limits import (
     DEFAULT_MIN_CONFIDENCE,
     DEFAULT_SPREAD,
@@ -59,10 +61,8 @@ DIGIT_FORMATS = ("png", "zip", "npy", "gif")
 SEQUENCE_FORMATS = ("png", "npy", "gif")
 MAX_BODY_BYTES = 1024
 """Only a POST takes a body; a GET's larger than this is refused before routing (413)."""
-MAX_PICTURE_BYTES = 16 * 1024 * 1024
-"""A POSTed picture's largest body: a phone photo is 2-8 MB; larger is refused unread (413)."""
 BODY_TIMEOUT_S = 30
-"""How long a POSTed picture may take to arrive."""
+"""How long a POSTed picture may take to arrive, by default (ServeLimits.body_timeout_s)."""
 PICTURE_BUDGET_BYTES = 256 * 1024 * 1024
 """The POSTed pictures held at once (received, waiting or being read) declare at most this many
 bytes in all: 16 of the largest, thousands of drawings."""
@@ -89,10 +89,11 @@ class ServeLimits:
     max_images: int  # per request: count x digits, or frames
     hands: int  # hands read from POSTed pictures kept in memory; 0: read every picture
     cors_origins: tuple[str, ...] = ()
+    body_timeout_s: float = BODY_TIMEOUT_S  # a POSTed picture not in by then gets 408
 
 
 class SlowBody(Exception):
-    """A POSTed body that did not arrive within BODY_TIMEOUT_S (408)."""
+    """A POSTed body that did not arrive within ServeLimits.body_timeout_s (408)."""
 
 
 class TooLarge(Exception):
@@ -161,14 +162,8 @@ class Query:
         return name in self._values
 
     def integer(self, name: str) -> object:
-        """The value as an int when it spells one, else the text itself, which the limits check
-        then refuses with its own message (e.g. "seed must be a non-negative integer ..., got 'x'")."""
         text = self._values.get(name)
-        if text is None:
-            return None
-        stripped = text.strip()
-        body = stripped[1:] if stripped[:1] in "+-" else stripped
-        return int(stripped) if body.isascii() and body.isdigit() and len(body) <= 100 else text
+        return None if text is None else _integer(text)
 
     def number(self, name: str) -> object:
         text = self._values.get(name)
@@ -279,16 +274,16 @@ class Api:
 
     async def morph(self, request: Request) -> Response:
         query = Query(request, ("steps", "seed", "format"))
-        digit = check_digit(_path_int(request, "digit"))
-        to = check_digit(_path_int(request, "to"))
+        digit = check_digit(_integer(request.path_params["digit"]))
+        to = check_digit(_integer(request.path_params["to"]))
         steps, seed, format = self._sequence_options(query)
         return await self._sequence(lambda: self.generator.morph(digit, to, steps, seed), f"{digit}_to_{to}", format)
 
     async def morph_like(self, request: Request) -> Response:
         """POST: the picture's hand morphing from one digit into another (`--like --morph`)."""
         query = Query(request, ("steps", "like_digit", "format"))
-        digit = check_digit(_path_int(request, "digit"))
-        to = check_digit(_path_int(request, "to"))
+        digit = check_digit(_integer(request.path_params["digit"]))
+        to = check_digit(_integer(request.path_params["to"]))
         steps, _, format = self._sequence_options(query)
         like_digit = self._like_digit(query)
 
@@ -304,12 +299,12 @@ class Api:
         if self.hand_problem is not None:  # refused before a byte of the picture is read
             raise ModelError(self.hand_problem)
         async with self.uploads.hold(int(request.headers.get("content-length", "0"))):  # checked by BodyLimit
-            picture = await _received(request)
+            picture = await _received(request, self.limits.body_timeout_s)
             return (await self.pool.run(lambda: write(self.hands.read(picture, like_digit)))).response()
 
     async def walk(self, request: Request) -> Response:
         query = Query(request, ("steps", "seed", "format"))
-        digit = check_digit(_path_int(request, "digit"))
+        digit = check_digit(_integer(request.path_params["digit"]))
         steps, seed, format = self._sequence_options(query)
         return await self._sequence(lambda: self.generator.style_walk(digit, steps, seed), f"{digit}_walk", format)
 
@@ -340,12 +335,12 @@ class Api:
         return JSONResponse(openapi_document(self.limits))
 
 
-async def _received(request: Request) -> bytes:
-    """The request's body, within BODY_TIMEOUT_S: a client that stalls frees its place (408)."""
+async def _received(request: Request, timeout_s: float) -> bytes:
+    """The request's body, within ``timeout_s``: a client that stalls frees its place (408)."""
     try:
-        return await asyncio.wait_for(request.body(), BODY_TIMEOUT_S)
+        return await asyncio.wait_for(request.body(), timeout_s)
     except asyncio.TimeoutError:
-        raise SlowBody(f"the request body did not arrive within {BODY_TIMEOUT_S} s; send the picture "
+        raise SlowBody(f"the request body did not arrive within {timeout_s:g} s; send the picture "
                        "at once, with its Content-Length") from None
 
 
@@ -372,9 +367,14 @@ class Uploads:
             self.held, self.bytes = self.held - 1, self.bytes - size
 
 
-def _path_int(request: Request, name: str) -> object:
-    text = request.path_params[name]
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 100 else text
+def _integer(text: str) -> object:
+    """A query or path value as an int when it spells one (as the CLI's integer options take it),
+    else the text itself, which the limits check then refuses with its own message (e.g. "seed
+    must be a non-negative integer ..., got 'x'"). At most 100 digits: int() of a longer one is
+    slow, and no limit reaches that far."""
+    stripped = text.strip()
+    body = stripped[1:] if stripped[:1] in "+-" else stripped
+    return int(stripped) if body.isascii() and body.isdigit() and len(body) <= 100 else text
 
 
 def _payload(pictures: np.ndarray, stem: str, format: str, *, sequence: bool = False, grid: bool = False,
@@ -398,6 +398,26 @@ def _encoded(item: Artifact) -> bytes:
     return buffer.getvalue()
 
 
+class FileNames:
+    """Cuts the paths of the files this server opened to their names, in a message or in every
+    string of a report: an answer may say which model file, never where it lies on the server's
+    disk (a ModelError names its file with the path it was given)."""
+
+    def __init__(self, paths: Iterable[Path | str | None]):
+        self._paths = tuple({str(path): Path(path).name for path in paths if path is not None}.items())
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, str):
+            for path, name in self._paths:
+                value = value.replace(path, name)
+            return value
+        if isinstance(value, dict):
+            return {key: self(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self(item) for item in value]
+        return value
+
+
 # --- errors: a status and the one-line message, as JSON -------------------------------------
 
 
@@ -405,9 +425,9 @@ def error_response(status: int, message: str, headers: Optional[dict[str, str]] 
     return JSONResponse({"error": " ".join(message.split()), "status": status}, status_code=status, headers=headers)
 
 
-def _handler(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:
+def _handler(status: int, names: FileNames) -> Callable[[Request, Exception], Awaitable[Response]]:
     async def handle(_request: Request, exc: Exception) -> Response:
-        return error_response(status, str(exc))
+        return error_response(status, names(str(exc)))  # a ModelError names its file with its path
     return handle
 
 
@@ -475,12 +495,14 @@ def _get_or_post(get: Endpoint, post: Endpoint) -> Endpoint:
 
 
 def create_app(generator: Generator, limits: ServeLimits, info: dict[str, Any]) -> Starlette:
-    """The ASGI app. ``info`` is what `mnistgen --info` reports for ``generator``'s model."""
+    """The ASGI app. ``info`` is what `mnistgen --info` reports for ``generator``'s model (its
+    hand_cache left out); its paths are cut to file names here, as in every refusal."""
     pool = InferencePool(limits.workers, limits.queue)
-    report = {**info, "server": {"max_images_per_request": limits.max_images, "workers": limits.workers,
-                                 "queue": limits.queue, "formats": {"digits": list(DIGIT_FORMATS),
-                                                                    "morph": list(SEQUENCE_FORMATS),
-                                                                    "walk": list(SEQUENCE_FORMATS)}}}
+    names = FileNames((generator.path, info.get("encoder", {}).get("path")))
+    report = {**names(info), "server": {"max_images_per_request": limits.max_images, "workers": limits.workers,
+                                        "queue": limits.queue, "hands": limits.hands,
+                                        "formats": {"digits": list(DIGIT_FORMATS), "morph": list(SEQUENCE_FORMATS),
+                                                    "walk": list(SEQUENCE_FORMATS)}}}
     api = Api(generator, pool, limits, report)
     routes = [
         Route("/v1/digits/{digits}", _get_or_post(api.digits, api.digits_like), methods=["GET", "POST"]),
@@ -495,9 +517,9 @@ def create_app(generator: Generator, limits: ServeLimits, info: dict[str, Any]) 
         middleware.append(Middleware(CORSMiddleware, allow_origins=list(limits.cors_origins), allow_methods=["GET", "POST"],
                                       expose_headers=list(HAND_HEADERS)))
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
-        InputError: _handler(400), ModelError: _handler(400), SlowBody: _handler(408), TooLarge: _handler(413),
-        ClientDisconnect: _hung_up,
-        VerificationError: _handler(422), Overloaded: _overloaded, HTTPException: _http_error,
+        InputError: _handler(400, names), ModelError: _handler(400, names), SlowBody: _handler(408, names),
+        TooLarge: _handler(413, names), ClientDisconnect: _hung_up,
+        VerificationError: _handler(422, names), Overloaded: _overloaded, HTTPException: _http_error,
         Exception: _internal,
     }
 
@@ -550,7 +572,7 @@ def openapi_document(limits: ServeLimits) -> dict[str, Any]:
             HAND_HEADERS[1]: {"description": "the classifier's probability for it (absent with like_digit)"}}
         operation["responses"].update(errors(
             (400, "bad parameter, or a picture --like would refuse; the message says which and what is accepted"),
-            (408, f"the picture did not arrive within {BODY_TIMEOUT_S} s"),
+            (408, f"the picture did not arrive within {limits.body_timeout_s:g} s"),
             (413, f"more than {limits.max_images} images, or a picture over {MAX_PICTURE_BYTES} bytes")))
         return {**operation, "requestBody": picture}
 

@@ -1,7 +1,8 @@
 """A server in a child process that prints "listening on http://127.0.0.1:PORT" on its first
 stderr line once bound (`mnistgen serve --port 0`, and the benchmark's ceiling server): started,
 spoken to over a real socket, measured and stopped. Used by tests/test_serve.py and the serve
-benchmark alike.
+benchmark alike. AppServer serves an app built in the test's own process the same way, for tests
+that look inside it or give it limits the command has no option for.
 """
 from __future__ import annotations
 
@@ -12,34 +13,17 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 60
 LISTENING = "listening on http://127.0.0.1:"
 
 
-class ServerProcess:
-    def __init__(self, argv: Sequence[str]):
-        self.process = subprocess.Popen(list(argv), cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE, text=True)
-        first = self.process.stderr.readline()  # model loaded and socket bound by the time this comes
-        self.lines = [first]
-        # read the rest as it comes, so a chatty server never blocks on a full pipe
-        threading.Thread(target=self._drain, daemon=True).start()
-        if LISTENING not in first:
-            self.process.kill()
-            raise RuntimeError(f"server did not start: {first.strip()!r}")
-        self.port = int(first.split(LISTENING)[1].split()[0])
-        self.url = f"http://127.0.0.1:{self.port}"
+class Client:
+    """Requests to a server listening on 127.0.0.1:``port``."""
 
-    def _drain(self) -> None:
-        for line in self.process.stderr:
-            self.lines.append(line)
-
-    @property
-    def stderr_text(self) -> str:
-        return "".join(self.lines)
+    port: int
 
     def request(self, path: str, method: str = "GET", body: Optional[bytes] = None,
                 headers: Optional[dict[str, str]] = None) -> tuple[int, dict[str, str], bytes]:
@@ -67,6 +51,29 @@ class ServerProcess:
                 raise RuntimeError(f"server still busy after {timeout_s} s: {load}")
             time.sleep(0.05)
 
+
+class ServerProcess(Client):
+    def __init__(self, argv: Sequence[str]):
+        self.process = subprocess.Popen(list(argv), cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE, text=True)
+        first = self.process.stderr.readline()  # model loaded and socket bound by the time this comes
+        self.lines = [first]
+        # read the rest as it comes, so a chatty server never blocks on a full pipe
+        threading.Thread(target=self._drain, daemon=True).start()
+        if LISTENING not in first:
+            self.process.kill()
+            raise RuntimeError(f"server did not start: {first.strip()!r}")
+        self.port = int(first.split(LISTENING)[1].split()[0])
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def _drain(self) -> None:
+        for line in self.process.stderr:
+            self.lines.append(line)
+
+    @property
+    def stderr_text(self) -> str:
+        return "".join(self.lines)
+
     def rss_mib(self) -> float:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -83,3 +90,31 @@ class ServerProcess:
             self.process.kill()
             self.process.wait()
             return None
+
+
+class AppServer(Client):
+    """``app`` served by uvicorn, as `mnistgen serve` runs it, on a thread of this process and a
+    free port; a context manager that stops it on leaving."""
+
+    def __init__(self, app: Any):
+        import uvicorn
+
+        from mnistgen.serve_cli import listen, uvicorn_config
+
+        listener = listen("127.0.0.1", 0)
+        self.port = listener.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn_config(app))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [listener]}, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + TIMEOUT_S
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the app's server did not start")
+            time.sleep(0.01)
+
+    def __enter__(self) -> "AppServer":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(TIMEOUT_S)

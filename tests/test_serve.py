@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import signal
 import socket
@@ -27,6 +28,7 @@ from PIL import Image
 
 from mnistgen import VERIFY_DRAW_FACTOR, Generator
 from mnistgen.limits import (
+    DEFAULT_SPREAD,
     InputError,
     check_count,
     check_digit,
@@ -38,7 +40,7 @@ from mnistgen.limits import (
     check_steps,
 )
 from tests.conftest import digit_short_of_certainty, model_path
-from tests.serve_process import TIMEOUT_S, ServerProcess
+from tests.serve_process import TIMEOUT_S, AppServer, Client, ServerProcess
 from tests.test_handwriting import BAD_CASES, bad_pictures
 
 REPO = Path(__file__).resolve().parents[1]
@@ -120,7 +122,32 @@ def test_info_is_what_the_cli_prints(server: ServerProcess):
     served = json.loads(get_ok(server, "/v1/info"))
     assert served.pop("server")["max_images_per_request"] == MAX_IMAGES
     del printed["hand_cache"]  # the command's own cache of --like hands, left out by the server
-    assert served == {**printed, "model": model_path("generator").name}  # no path of the server's disk
+    # file names, not their paths on the server's disk
+    printed["encoder"]["path"] = model_path("encoder").name
+    assert served == {**printed, "model": model_path("generator").name}
+
+
+def test_start_runs_no_second_process_and_scans_no_hand_cache(monkeypatch):
+    from typer.main import get_command
+
+    from mnistgen import serve_cli
+
+    def forbidden(*_: Any, **__: Any) -> None:
+        raise AssertionError("mnistgen serve started a process or looked into the command's cache of hands")
+
+    monkeypatch.setattr(subprocess, "Popen", forbidden)
+    monkeypatch.setattr("mnistgen.hand_cache.HandCache.from_environment", forbidden)
+    started: dict[str, Any] = {}
+
+    def serve(listener: socket.socket, _generator: Generator, limits: Any, info: dict, _access_log: bool) -> None:
+        listener.close()
+        started.update(limits=limits, info=info)
+
+    monkeypatch.setattr(serve_cli, "_serve", serve)
+    get_command(serve_cli.app).main(["--port", "0", "--hands", "0", "--model", str(model_path("generator")),
+                                     "--encoder", str(model_path("encoder"))], standalone_mode=False)
+    assert started["limits"].hands == 0
+    assert "hand_cache" not in started["info"] and started["info"]["encoder"]["usable"] is True
 
 
 def test_health_and_openapi(server: ServerProcess):
@@ -140,12 +167,17 @@ def test_cross_origin_is_off_by_default(server: ServerProcess):
 # --- a POSTed picture: written in its hand, as `mnistgen --like PICTURE` writes it ---------------
 
 
+def drawn(generator: Generator, digit: int) -> bytes:
+    """A 280 x 280 drawing of ``digit``, dark on light, as a drawing pad saves it: PNG bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(255 - generator.generate(digit, seed=0)[0]).resize((280, 280), Image.Resampling.BICUBIC).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 @pytest.fixture(scope="module")
 def drawing(generator: Generator) -> bytes:
-    """A 280 x 280 drawing of a 7, dark on light, as a drawing pad saves it: PNG bytes."""
-    buffer = io.BytesIO()
-    Image.fromarray(255 - generator.generate(7, seed=0)[0]).resize((280, 280), Image.Resampling.BICUBIC).save(buffer, "PNG")
-    return buffer.getvalue()
+    """A drawing of a 7."""
+    return drawn(generator, 7)
 
 
 def post_ok(server: ServerProcess, path: str, picture: bytes) -> tuple[dict[str, str], bytes]:
@@ -200,6 +232,57 @@ def test_a_picture_sent_again_is_not_read_again(generator: Generator, drawing: b
     assert reads[-2:] == [None, None]
 
 
+@pytest.fixture(scope="module")
+def writer() -> Generator:
+    """The server's three models, opened in this process."""
+    return Generator(model_path("generator"), classifier=model_path("classifier"), encoder=model_path("encoder"))
+
+
+def app_server(generator: Generator, **limits: Any) -> AppServer:
+    from mnistgen.cli import info_report
+    from mnistgen.serve_app import ServeLimits, create_app
+
+    chosen = ServeLimits(**{"workers": 1, "queue": 4, "max_images": 64, "hands": 256, **limits})
+    return AppServer(create_app(generator, chosen, info_report(generator, str(model_path("encoder")), hand_cache=False)))
+
+
+ASKED = {  # a picture and the like_digit given with it
+    "7": ("seven", None), "3": ("three", None), "7 as 7": ("seven", 7), "7 as 1": ("seven", 1)}
+SENT = ("7", "3", "7", "7 as 1", "7", "3", "3", "7 as 7", "7")
+READ = {  # which of SENT are read (the others recalled), with room for this many hands
+    0: SENT,
+    1: ("7", "3", "7", "7 as 1", "7", "3", "7 as 7", "7"),
+    2: ("7", "3", "7 as 1", "3", "7 as 7", "7"),  # the least recently used goes, not the oldest stored
+    256: ("7", "3", "7 as 1", "7 as 7"),
+}
+
+
+@pytest.mark.parametrize("hands", sorted(READ))
+def test_each_picture_gets_its_own_hand_whatever_was_kept(writer: Generator, drawing: bytes, hands: int, monkeypatch):
+    pictures = {"seven": drawing, "three": drawn(writer, 3)}
+    expected = {label: writer.hand(pictures[name], like_digit) for label, (name, like_digit) in ASKED.items()}
+    reads: list[str] = []
+    read = writer.hand
+
+    def counted(picture: bytes, like_digit: Any = None, **kw: Any) -> Any:
+        reads.append(next(label for label, (name, digit) in ASKED.items()
+                          if pictures[name] == picture and digit == like_digit))
+        return read(picture, like_digit, **kw)
+
+    monkeypatch.setattr(writer, "hand", counted)
+    with app_server(writer, hands=hands) as served:
+        for label in SENT:
+            name, like_digit = ASKED[label]
+            query = "" if like_digit is None else f"&like_digit={like_digit}"
+            headers, body = post_ok(served, f"/v1/digits/2026?count=2&seed=1&format=npy{query}", pictures[name])
+            hand = expected[label]
+            assert np.array_equal(_npy(body), writer.in_hand("2026", hand, 2, DEFAULT_SPREAD, 1)), label
+            assert headers["x-mnistgen-hand-digit"] == str(hand.digit), label
+            told = None if hand.confidence is None else f"{hand.confidence:.4f}"
+            assert headers.get("x-mnistgen-hand-confidence") == told, label
+    assert tuple(reads) == READ[hands]
+
+
 BAD_POSTED = tuple(case for case in BAD_CASES if case not in ("missing", "directory"))  # a body is always there
 
 
@@ -215,6 +298,23 @@ def test_a_bad_posted_picture_is_400_with_its_line(server: ServerProcess, drawin
     assert "--like" not in error  # the server's words, not the command's
 
 
+def float_tiff(generator: Generator, bad: float) -> bytes:
+    """A float TIFF (Pillow mode F) of a drawn 7, one pixel ``bad`` (NaN or infinity)."""
+    pixels = (255 - generator.generate(7, seed=0)[0]).astype(np.float32)
+    pixels[3, 3] = bad
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "TIFF")  # float32: mode F
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")], ids=["NaN", "inf", "-inf"])
+def test_a_picture_with_a_non_finite_pixel_is_400_saying_so(server: ServerProcess, generator: Generator, bad: float):
+    status, headers, body = server.request("/v1/digits/5?like_digit=7", method="POST", body=float_tiff(generator, bad))
+    assert status == 400 and headers["content-type"] == "application/json", body
+    error = json.loads(body)["error"]
+    assert error.startswith("the request body ") and "finite" in error and "all ink" not in error, error
+
+
 def test_a_wrong_method_on_an_endpoint_that_takes_a_post_allows_it(server: ServerProcess):
     status, headers, _ = server.request("/v1/digits/5", method="PUT")
     assert status == 405 and headers["allow"] == "GET, HEAD, POST"
@@ -222,23 +322,81 @@ def test_a_wrong_method_on_an_endpoint_that_takes_a_post_allows_it(server: Serve
     assert status == 405 and "POST" not in headers["allow"]
 
 
-def test_an_encoder_for_another_generator(tmp_path: Path, drawing: bytes):
+@pytest.fixture(scope="module")
+def other_generator(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generator the shipped encoder was not made for (and that cannot morph), by its absolute path."""
     from tests.tiny_models import tiny_generator
 
-    other = str(tiny_generator(tmp_path / "other.onnx", latent_dim=64, metadata={"latent_scale": "1.0"}))
+    return tiny_generator(tmp_path_factory.mktemp("server-disk") / "other.onnx", latent_dim=64,
+                          metadata={"latent_scale": "1.0"}).resolve()
+
+
+@pytest.fixture(scope="module")
+def other_server(other_generator: Path) -> Iterator[ServerProcess]:
+    """Serving the other generator with the shipped encoder, not asked for: it runs, refusing pictures."""
+    running = ServerProcess([sys.executable, "-m", "mnistgen", "serve", "--port", "0", "--model", str(other_generator)])
+    yield running
+    assert running.stop() == 0
+
+
+def test_an_encoder_for_another_generator(other_generator: Path, other_server: ServerProcess, drawing: bytes):
     # given with --encoder: refused at start, in one line
-    result = _serve_command("--model", other, "--encoder", str(model_path("encoder")))
+    result = _serve_command("--model", str(other_generator), "--encoder", str(model_path("encoder")))
     assert result.returncode == 2 and "is an encoder for another generator" in result.stderr, result.stderr
     assert len(result.stderr.splitlines()) == 1
     # the shipped one, not asked for: the server runs, and only a POSTed picture is refused
-    running = ServerProcess([sys.executable, "-m", "mnistgen", "serve", "--port", "0", "--model", other])
-    try:
-        assert running.request("/v1/digits/5")[0] == 200
-        status, _, body = running.request("/v1/digits/5", method="POST", body=drawing)
-        assert status == 400 and "is an encoder for another generator" in json.loads(body)["error"]
-        assert json.loads(get_ok(running, "/v1/info"))["encoder"]["usable"] is False
-    finally:
-        assert running.stop() == 0
+    assert other_server.request("/v1/digits/5")[0] == 200
+    status, _, body = other_server.request("/v1/digits/5", method="POST", body=drawing)
+    assert status == 400 and "is an encoder for another generator" in json.loads(body)["error"]
+    assert json.loads(get_ok(other_server, "/v1/info"))["encoder"]["usable"] is False
+
+
+def _places(*files: Path) -> set[str]:
+    """The folders holding ``files`` (all but the root), each as its path and as a name joined to a
+    separator: none may appear in an answer of the server's."""
+    folders = {folder for file in files for path in (file, file.resolve()) for folder in path.parents[:-1]}
+    return {str(folder) for folder in folders} | {folder.name + os.sep for folder in folders}
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, str):
+        yield value
+
+
+def _answers_name_no_place(running: ServerProcess, places: set[str], asked: list[tuple[str, str, int, str]],
+                           picture: bytes) -> None:
+    answers = [("GET /v1/info", json.loads(get_ok(running, "/v1/info")))]
+    for method, path, status, words in asked:
+        got, _, body = running.request(path, method=method, body=picture if method == "POST" else None)
+        document = json.loads(body)
+        assert got == status and words in document["error"], (method, path, got, document)
+        answers.append((f"{method} {path}", document))
+    for asked_for, document in answers:
+        for text in _strings(document):
+            named = [place for place in places if place in text]
+            assert not named and not os.path.isabs(text), (asked_for, text, named)
+
+
+def test_no_answer_names_a_place_on_the_servers_disk(other_generator: Path, other_server: ServerProcess,
+                                                     server: ServerProcess, drawing: bytes):
+    _answers_name_no_place(other_server, _places(other_generator, model_path("encoder")), [
+        ("POST", "/v1/digits/5", 400, "encoder.onnx is an encoder for another generator"),
+        ("POST", "/v1/morph/3/8", 400, "this generator other.onnx is"),
+        ("GET", "/v1/morph/3/8", 400, "other.onnx cannot morph"),
+        ("GET", "/v1/digits/5?count=0", 400, "count"),
+        ("PUT", "/v1/digits/5", 405, "not allowed"),
+    ], drawing)
+    _answers_name_no_place(server, _places(*(model_path(which) for which in ("generator", "classifier", "encoder"))), [
+        ("POST", "/v1/digits/5", 400, "the request body is not an image"),
+        ("GET", "/v1/walk/5?steps=1", 400, "steps"),
+    ], b"not a picture")
 
 
 def test_an_unsure_picture_asks_for_like_digit(server: ServerProcess, generator: Generator, mnist_dir: Path):
@@ -339,7 +497,7 @@ def test_verification_short_of_samples_is_422_with_the_cli_message(server: Serve
         f"(limit {VERIFY_DRAW_FACTOR}x count); lower the minimum confidence")
 
 
-def _raw(server: ServerProcess, data: bytes) -> bytes:
+def _raw(server: Client, data: bytes) -> bytes:
     """Send bytes as they are and read the whole answer (the server closes after an error)."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT_S) as connection:
         connection.sendall(data)
@@ -430,21 +588,28 @@ def test_slow_uploads_are_bounded_and_never_hold_a_get_back(drawing: bytes):
     assert "Traceback" not in narrow.stderr_text and "ERROR" not in narrow.stderr_text, narrow.stderr_text
 
 
-def test_a_stalled_picture_is_408_and_its_place_comes_back(monkeypatch):
+def test_a_stalled_picture_is_answered_408_on_its_socket(writer: Generator, drawing: bytes):
+    with app_server(writer, body_timeout_s=0.2) as served:
+        head = b"POST /v1/digits/7 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(drawing)
+        answer = _raw(served, head + drawing[:100])  # the rest never comes
+        status_line, _, rest = answer.partition(b"\r\n")
+        headers, _, body = rest.partition(b"\r\n\r\n")
+        assert status_line == b"HTTP/1.1 408 Request Timeout", answer[:300]
+        assert b"content-type: application/json" in headers.lower()
+        assert json.loads(body) == {"status": 408, "error": "the request body did not arrive within 0.2 s; send the "
+                                                            "picture at once, with its Content-Length"}
+        assert post_ok(served, "/v1/digits/7", drawing)  # its place came back
+
+
+def test_pictures_held_are_bounded_in_number_and_bytes():
     import asyncio
 
     from mnistgen import serve_app
 
-    class Stalled:
-        async def body(self) -> bytes:
-            await asyncio.sleep(60)
-            return b""
-
-    monkeypatch.setattr(serve_app, "BODY_TIMEOUT_S", 0.05)
     uploads = serve_app.Uploads(count=2, budget=1000)
 
     async def scenario() -> None:
-        with pytest.raises(serve_app.SlowBody, match="did not arrive within 0.05 s"):
+        with pytest.raises(RuntimeError, match="the first"):
             async with uploads.hold(600):
                 with pytest.raises(serve_app.Overloaded):
                     async with uploads.hold(500):  # a second place, but past the bytes allowed
@@ -453,8 +618,8 @@ def test_a_stalled_picture_is_408_and_its_place_comes_back(monkeypatch):
                     with pytest.raises(serve_app.Overloaded):
                         async with uploads.hold(0):  # both places taken
                             pass
-                await serve_app._received(Stalled())
-        assert (uploads.held, uploads.bytes) == (0, 0)
+                raise RuntimeError("the first fails")
+        assert (uploads.held, uploads.bytes) == (0, 0)  # given back, however the hold ended
 
     asyncio.run(scenario())
 

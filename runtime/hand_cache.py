@@ -48,7 +48,7 @@ MAX_ENTRIES = 1024
 under 4 MB). Not `mnistgen serve --hands`, the hands a server keeps in memory."""
 SOURCES = tuple(Path(__file__).with_name(f"{name}.py") for name in (
     "__init__", "prepare", "handwriting", "encoder", "classifier", "generator", "images", "limits", "model_file",
-    "files", "hand_cache"))
+    "files", "style", "hand_cache"))
 """The runtime modules loaded to read a hand (tests/test_hand_cache.py checks the list against a
 fresh process), and this one, which writes it: an edited or upgraded one misses."""
 LIBRARIES = ("numpy", "PIL", "onnxruntime")

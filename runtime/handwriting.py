@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from mnistgen.limits import InputError, check_count, check_seed, check_spread
-from mnistgen.prepare import LIKE_TAKES, PICTURE_BYTES, luminance, picture_name, prepare, prepare_file
+from mnistgen.prepare import LIKE_TAKES, PICTURE_BYTES, check_finite, luminance, picture_name, prepare, prepare_file
 
 
 @dataclass(frozen=True)
@@ -47,13 +47,14 @@ def prepared_sample(picture: Any, wording: Wording = COMMAND_LINE) -> tuple[np.n
     if isinstance(picture, (str, os.PathLike, *PICTURE_BYTES)):
         return prepare_file(picture, where, wording.takes), where
     if hasattr(picture, "convert") and hasattr(picture, "size"):  # a PIL image
-        return prepare(luminance(picture), where, wording.takes), where
+        return prepare(luminance(picture, where, wording.takes), where, wording.takes), where
     array = np.asarray(picture)
     if array.dtype == np.uint8 and array.shape == (28, 28):
         return array, wording.picture or "the sample"
     if array.ndim != 2 or array.size == 0 or not np.issubdtype(array.dtype, np.number):
         raise InputError(f"a sample must be a path, picture bytes, a PIL image, or a 2-D grey array; "
                          f"got {array.dtype} {array.shape}")
+    check_finite(array, where, wording.takes)  # before scaling by the largest value, which NaN or inf would spoil
     grey = array.astype(np.float32) / (255.0 if array.dtype == np.uint8 else max(float(array.max()), 1.0))
     return prepare(grey, where, wording.takes), where
 

@@ -38,6 +38,9 @@ CENTRE = 14.0  # MNIST's mean centre of mass is row 13.99, column 14.00 (pixel i
 MAX_PIXELS = 64_000_000
 """Largest picture decoded (64 megapixels: any phone camera); beyond it a small file may expand
 to gigabytes in memory (a decompression bomb), so it is refused from its header, undecoded."""
+MAX_PICTURE_BYTES = 16 * 1024 * 1024
+"""Largest picture file read, from a path or a request body: a phone photo of a digit is a few
+MB. The one limit for --like, Generator.hand, the command's cache of hands and the server's POSTs."""
 PAPER_SIDE = 128
 """The paper's brightness is estimated on a copy at most this many pixels a side."""
 PAPER_WINDOW = 1 / 6
@@ -81,6 +84,7 @@ def read_picture(source: str | os.PathLike | bytes, where: str | None = None, ta
     it before ACCEPTED."""
     where = where or picture_name(source)
     if isinstance(source, PICTURE_BYTES):
+        _check_bytes(memoryview(source).nbytes, where, takes)
         return _decoded(io.BytesIO(source), where, takes)
     path = Path(source)
     if not path.exists():
@@ -92,7 +96,15 @@ def read_picture(source: str | os.PathLike | bytes, where: str | None = None, ta
     except OSError as error:  # unreadable (permissions): not a write error for the CLI to report
         raise InputError(f"{where} cannot be read ({error.strerror or error}); {takes} {ACCEPTED}") from None
     with file:
+        _check_bytes(os.fstat(file.fileno()).st_size, where, takes)  # the opened file's size: no race with a rename
         return _decoded(file, where, takes)
+
+
+def _check_bytes(size: int, where: str, takes: str) -> None:
+    """Refuse a picture file over MAX_PICTURE_BYTES before any of it is decoded."""
+    if size > MAX_PICTURE_BYTES:
+        raise InputError(f"{where} is too large ({size:,} bytes; a picture may be at most "
+                         f"{MAX_PICTURE_BYTES / 2**20:g} MiB); {takes} {ACCEPTED}")
 
 
 def _decoded(file: BinaryIO, where: str, takes: str) -> np.ndarray:
@@ -109,7 +121,7 @@ def _decoded(file: BinaryIO, where: str, takes: str) -> np.ndarray:
                 shrink = WORK_SIDE / max(picture.size)
                 picture.draft("L", (math.ceil(picture.width * shrink), math.ceil(picture.height * shrink)))
                 picture.load()
-                return luminance(_upright(picture))
+                return luminance(_upright(picture), where, takes)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InputError(f"{where} is too large to decode safely (over {MAX_PIXELS:,} pixels); "
                          f"{takes} {ACCEPTED}") from None
@@ -159,12 +171,13 @@ def _upright(picture: Any) -> Any:
     return picture if turn is None else picture.transpose(Image.Transpose[turn])
 
 
-def luminance(picture: Any) -> np.ndarray:
+def luminance(picture: Any, where: str = "the picture", takes: str = LIKE_TAKES) -> np.ndarray:
     """A PIL image's grey 0..1, shrunk to WORK_SIDE; transparency composited over the paper the ink is not."""
     from PIL import Image
 
     if picture.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16-bit and float greys: scaled to 0..1 first
         grey = np.asarray(picture, dtype=np.float32)
+        check_finite(grey, where, takes)  # a float TIFF may hold NaN or infinity: no grey to scale by
         top = 65535.0 if picture.mode.startswith("I;16") else max(float(grey.max()), 1.0)
         picture = Image.fromarray(np.clip(grey / top, 0.0, 1.0).astype(np.float32))
     elif picture.mode == "P":  # palette: its colours (and any transparent index) before resampling
@@ -193,6 +206,7 @@ def luminance(picture: Any) -> np.ndarray:
 def prepare(grey: np.ndarray, where: str = "the picture", takes: str = LIKE_TAKES) -> np.ndarray:
     """Luminance 0..1 (h, w) of one digit -> uint8 (28, 28), white on black, as MNIST's."""
     grey = np.asarray(grey, dtype=np.float32)
+    check_finite(grey, where, takes)
     low, middle, high = _quantiles(grey, (0.005, 0.5, 0.995))
     if high - low < MIN_CONTRAST:
         if float(grey.mean()) >= 0.5:
@@ -212,6 +226,13 @@ def prepare(grey: np.ndarray, where: str = "the picture", takes: str = LIKE_TAKE
     if thick is not crop:
         crop = _crop(thick)
     return _place(_resize(crop, BOX / max(crop.shape)))
+
+
+def check_finite(grey: np.ndarray, where: str, takes: str) -> None:
+    """Refuse NaN and infinite pixels: no tone, paper or ink can be read from them."""
+    if not np.isfinite(grey).all():
+        raise InputError(f"{where} has non-finite pixels (NaN or infinity; greys must be finite numbers); "
+                         f"{takes} {ACCEPTED}")
 
 
 def _quantiles(values: np.ndarray, fractions: tuple[float, ...]) -> list[float]:

@@ -6,8 +6,10 @@ MNISTGEN_TEST_* overrides of tests/conftest.py.
 """
 from __future__ import annotations
 
+import importlib
 import io
 import json
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -91,6 +93,88 @@ def test_crop_scale_and_centre_follow_mnist():
     assert cols.max() - cols.min() + 1 <= 4  # the aspect is kept
     row, col = centre_of_mass(prepared)
     assert abs(row - CENTRE) <= 0.5 and abs(col - CENTRE) <= 0.5
+
+
+# MNIST's own numbers, written out: a test that read them from mnistgen.prepare would follow a wrong value there
+MNIST_BOX, MNIST_CENTRE, MNIST_STROKE = 20, 14.0, 1.8
+
+
+def stroke_width(image: np.ndarray) -> float:
+    """2 x area / perimeter of the ink >= 128 (4-neighbour edges): a stroke of width w and length L
+    has area w L and perimeter about 2 L. MNIST's test digits: median 1.86, quartiles 1.58-2.24."""
+    mask = np.pad(image >= 128, 1)
+    perimeter = (mask[1:] != mask[:-1]).sum() + (mask[:, 1:] != mask[:, :-1]).sum()
+    return 2.0 * mask.sum() / perimeter
+
+
+def drawn(width: int, side: int = 200, shape: tuple = ((50, 40), (150, 40), (100, 170)), shift: int = 0) -> np.ndarray:
+    """A 7 drawn with a pen `width` px wide, dark on white paper, as luminance 0..1."""
+    from PIL import ImageDraw
+
+    picture = Image.new("L", (side, side), 255)
+    ImageDraw.Draw(picture).line([(x + shift, y + shift) for x, y in shape], fill=0, width=width)
+    return np.asarray(picture, dtype=np.float32) / 255.0
+
+
+@pytest.mark.parametrize("pen", (1, 3))
+def test_thin_strokes_come_out_with_mnists_stroke_width(pen):
+    # a 1 px pen over a 130 px digit is a 0.15 px stroke once scaled into the box: thickened, not lost
+    assert abs(stroke_width(prepare(drawn(pen))) - MNIST_STROKE) <= 0.3
+
+
+def test_thick_strokes_keep_their_width():
+    # a 32 px pen over a 162 px digit (stroke included) is about 4 px in the box: not thinned to MNIST's
+    assert stroke_width(prepare(drawn(32))) >= 3.0
+
+
+def test_prepared_digit_is_white_on_black_in_mnists_box_at_its_centre_of_mass():
+    grey = np.ones((240, 320), dtype=np.float32)
+    grey[30:210, 60:70] = 0.0  # an L: its centre of mass lies 4 px below and 3 px left of
+    grey[195:210, 60:180] = 0.0  # the middle of its box once scaled
+    prepared = prepare(grey)
+    rows, cols = np.nonzero(prepared)
+    assert prepared[0, 0] == 0 and prepared.max() == 255  # white ink on black, the core full
+    assert np.ptp(rows) + 1 == MNIST_BOX  # the long side (180 px of ink) fills the box, no more
+    assert 12 <= np.ptp(cols) + 1 <= 14  # the aspect kept: 120 px of ink is 13.3 of the box
+    row, col = centre_of_mass(prepared)
+    assert abs(row - MNIST_CENTRE) <= 0.5 and abs(col - MNIST_CENTRE) <= 0.5
+
+
+def test_a_speck_far_from_the_digit_is_cropped_off():
+    clean = drawn(12, side=300)
+    specked = clean.copy()
+    specked[290:292, 290:292] = 0.0  # a speck of dust in a far corner: 4 of the digit's ~2,900 px of ink
+    # the box may move by a pixel (the ink mass cut off each side changes a little), not shrink to take the speck in
+    assert np.abs(prepare(specked).astype(np.int16) - prepare(clean)).mean() < 4
+
+
+@pytest.mark.parametrize("bad", (np.nan, np.inf, -np.inf))
+def test_non_finite_pixels_are_refused(generator, tmp_path, bad):
+    grey = drawn(8)
+    grey[5, 5] = bad
+    with pytest.raises(InputError, match="^the picture has non-finite pixels .*; --like takes"):
+        prepare(grey)
+    with pytest.raises(InputError, match="^the picture has non-finite pixels"):
+        generator.hand(grey, digit=7)
+    with pytest.raises(InputError, match="^the picture has non-finite pixels"):
+        generator.hand(Image.fromarray(grey, "F"), digit=7)
+    tiff = tmp_path / "float.tiff"
+    Image.fromarray(grey, "F").save(tiff)  # Pillow mode F: the float TIFF a scanner or a script may write
+    with pytest.raises(InputError, match=f"^--like {tiff} has non-finite pixels"):
+        prepare_file(tiff)
+
+
+def test_a_picture_over_the_byte_limit_is_refused(photo, monkeypatch):
+    data = photo[0].read_bytes()
+    prepare_module = importlib.import_module("mnistgen.prepare")  # the module: mnistgen.prepare is also the function
+    monkeypatch.setattr(prepare_module, "MAX_PICTURE_BYTES", len(data) - 1)
+    refusal = f"is too large ({len(data):,} bytes; a picture may be at most {(len(data) - 1) / 2**20:g} MiB); --like takes"
+    with pytest.raises(InputError, match=f"^{re.escape(f'--like {photo[0]} {refusal}')}"):
+        prepare_file(photo[0])
+    with pytest.raises(InputError, match=f"^{re.escape(f'the picture {refusal}')}"):
+        prepare_file(data)
+    monkeypatch.setattr(prepare_module, "MAX_PICTURE_BYTES", len(data))
+    prepare_file(data)  # the limit itself is allowed
 
 
 def test_a_phone_photo_with_a_shadow_is_read(photo, classifier, generator):
@@ -391,6 +475,13 @@ def bad_pictures(folder: Path, good: Path) -> dict[str, tuple[Path, str]]:
     frames[0].save(folder / "animated.gif", save_all=True, append_images=frames[1:], duration=100)
     frames[0].save(folder / "pages.tiff", save_all=True, append_images=frames[1:])
     (folder / "damaged.tiff").write_bytes(damaged_tiff())
+    for name, value in (("nan", np.nan), ("inf", np.inf)):
+        grey = np.ones((64, 64), dtype=np.float32)
+        grey[20:44, 30:34], grey[3, 3] = 0.0, value  # a stroke, and one pixel no grey can be read from
+        Image.fromarray(grey, "F").save(folder / f"{name}.tiff")
+    with (folder / "huge.png").open("wb") as huge:  # over 16 MiB, sparse where the file system allows
+        huge.write(b"\x89PNG\r\n\x1a\n")
+        huge.truncate(16 * 1024 * 1024 + 1)
     return {
         "missing": (folder / "nope.png", "no such file"),
         "directory": (folder, "is a directory"),
@@ -402,6 +493,9 @@ def bad_pictures(folder: Path, good: Path) -> dict[str, tuple[Path, str]]:
         "animated": (folder / "animated.gif", "animated GIF"),
         "multi-page": (folder / "pages.tiff", "multi-page TIFF"),
         "damaged TIFF": (folder / "damaged.tiff", "truncated or corrupt"),
+        "NaN TIFF": (folder / "nan.tiff", "has non-finite pixels"),
+        "inf TIFF": (folder / "inf.tiff", "has non-finite pixels"),
+        "over 16 MiB": (folder / "huge.png", "is too large (16,777,217 bytes; a picture may be at most 16 MiB)"),
     }
 
 
@@ -418,7 +512,7 @@ def damaged_tiff() -> bytes:
 
 
 BAD_CASES = ("missing", "directory", "not an image", "truncated", "blank", "all ink", "bomb", "animated", "multi-page",
-             "damaged TIFF")
+             "damaged TIFF", "NaN TIFF", "inf TIFF", "over 16 MiB")
 
 
 @pytest.mark.parametrize("case", BAD_CASES)

@@ -31,6 +31,18 @@ def fail(prog: str, message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def number(text: Optional[str], kind: Callable[[str], Any]) -> Any:
+    """A numeric option's text read as ``kind`` (int or float), as click's own type would read it,
+    or else the text itself: the command's check then refuses it in the command's words, naming
+    the option and the range it accepts, instead of click's "is not a valid integer"."""
+    if text is None:
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        return text
+
+
 def version() -> str:
     """The installed package's version (what pip and the wheel say), not a copy kept in the code."""
     from importlib import metadata  # deferred: its imports slow every cold start, and only --version needs them

@@ -12,9 +12,20 @@ from typing import Optional
 import typer
 
 from mnistgen import dataset
-from mnistgen.console import fail, run
+from mnistgen.console import fail, number, run
 from mnistgen.generator import Generator
-from mnistgen.limits import DEFAULT_MIN_CONFIDENCE, MAX_PER_DIGIT, InputError, ModelError, VerificationError, check_threads
+from mnistgen.limits import (
+    DEFAULT_MIN_CONFIDENCE,
+    MAX_PER_DIGIT,
+    InputError,
+    ModelError,
+    VerificationError,
+    check_choice,
+    check_count,
+    check_min_confidence,
+    check_seed,
+    check_threads,
+)
 from mnistgen.progress import bar_for
 
 PROG = "mnistgen-dataset"
@@ -26,28 +37,26 @@ app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions
 @app.command(help="Write a labelled dataset of generated digits in MNIST's file format (IDX, or npz).")
 def command(
     out_dir: Optional[str] = typer.Argument(None, metavar="OUT_DIR", help="Directory to write (created if missing)."),
-    per_digit: Optional[int] = typer.Option(
-        None, "--per-digit", "-n", help=f"Images of each digit, 1-{MAX_PER_DIGIT} (10x that in all). Required."),
-    seed: Optional[int] = typer.Option(
-        None, "--seed", "-s", help="Non-negative integer: the same seed writes the same bytes; default fresh (in the manifest)."),
+    # numeric options arrive as text, so a value that is no number gets our message (_check_options)
+    per_digit: Optional[str] = typer.Option(
+        None, "--per-digit", "-n", metavar="N", help=f"Images of each digit, 1-{MAX_PER_DIGIT} (10x that in all). Required."),
+    seed: Optional[str] = typer.Option(
+        None, "--seed", "-s", metavar="S", help="Non-negative integer: the same seed writes the same bytes; default fresh (in the manifest)."),
     split: str = typer.Option("train", "--split", help=f"File prefix: {' or '.join(dataset.SPLITS)} (as MNIST's)."),
     format: str = typer.Option("idx", "--format", "-f", help="idx (MNIST's gzipped files, default) or npz (one archive)."),
     verify: bool = typer.Option(False, "--verify", help="Keep only samples the classifier recognises."),
-    min_confidence: Optional[float] = typer.Option(
-        None, "--min-confidence", help=f"With --verify: 0-1, default {DEFAULT_MIN_CONFIDENCE}."),
+    min_confidence: Optional[str] = typer.Option(
+        None, "--min-confidence", metavar="C", help=f"With --verify: 0-1, default {DEFAULT_MIN_CONFIDENCE}."),
     model: Optional[str] = typer.Option(None, "--model", help="Generator .onnx; default: the shipped model."),
     classifier: Optional[str] = typer.Option(None, "--classifier", help="Classifier .onnx for --verify; default: the shipped one."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="onnxruntime threads, > 0; default: onnxruntime's choice."),
+    threads: Optional[str] = typer.Option(None, "--threads", metavar="T", help="onnxruntime threads, > 0; default: onnxruntime's choice."),
     force: bool = typer.Option(False, "--force", help="Replace a dataset of this split already in OUT_DIR."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, and do not print the paths written."),
 ) -> None:
     try:
         if out_dir is None:
             raise InputError("OUT_DIR is required: the directory to write the dataset to")
-        if per_digit is None:
-            raise InputError(f"--per-digit is required: images of each digit, 1-{MAX_PER_DIGIT}")
-        request = dataset.check_request(per_digit, seed, split, format, verify, min_confidence)
-        threads = check_threads(threads)
+        request, threads = _check_options(per_digit, seed, split, format, verify, min_confidence, threads)
         out, kept_splits = dataset.check_destination(out_dir, request, force, f"OUT_DIR {out_dir}")
         generator = Generator(model, threads=threads, classifier=classifier)
         progress = bar_for("writing dataset", request.count, quiet)
@@ -61,6 +70,24 @@ def command(
         raise fail(PROG, f"cannot write the dataset to {out_dir}: {exc.strerror or exc}; nothing was written", 2) from None
     if not quiet:
         sys.stdout.write("".join(f"{path}\n" for path in paths))
+
+
+def _check_options(per_digit: Optional[str], seed: Optional[str], split: str, format: str, verify: bool,
+                   min_confidence: Optional[str], threads: Optional[str]) -> tuple[dataset.Request, Optional[int]]:
+    """The options checked in dataset.check_request's order, each refusal naming the option as typed
+    (--per-digit, not the API's per_digit); check_request then builds the request from the values."""
+    if per_digit is None:
+        raise InputError(f"--per-digit is required: images of each digit, 1-{MAX_PER_DIGIT}")
+    per_digit = check_count(number(per_digit, int), MAX_PER_DIGIT, "--per-digit")
+    seed = check_seed(number(seed, int), "--seed")
+    check_choice(split, dataset.SPLITS, "--split")
+    check_choice(format, dataset.FORMATS, "--format")
+    if min_confidence is not None:
+        if not verify:
+            raise InputError("--min-confidence applies only with --verify")
+        min_confidence = check_min_confidence(number(min_confidence, float), "--min-confidence")
+    request = dataset.check_request(per_digit, seed, split, format, verify, min_confidence)
+    return request, check_threads(number(threads, int), "--threads")
 
 
 def main(argv: Optional[list[str]] = None) -> None:

@@ -4,6 +4,10 @@ enforce them (API and CLI alike), and the exceptions for everything outside them
 The input errors are ValueErrors so plain ``except ValueError`` callers keep working; the CLI
 turns exactly these exceptions (and nothing else) into one line on stderr with exit 2 (1 for
 VerificationError).
+
+Each check's ``name`` is how its message names the value: by default the Python API's parameter
+(``count``), which the server's query parameters share; the commands pass the option as the user
+typed it (``--count``), so a command's messages name its own options only.
 """
 from __future__ import annotations
 
@@ -63,9 +67,9 @@ def _is_int(value: object) -> bool:
     return isinstance(value, Integral) and not isinstance(value, bool)
 
 
-def check_digit(digit: object) -> int:
+def check_digit(digit: object, name: str = "digit") -> int:
     if not _is_int(digit) or not 0 <= int(digit) <= 9:
-        raise InputError(f"digit must be an integer 0-9, got {digit!r}")
+        raise InputError(f"{name} must be an integer 0-9, got {digit!r}")
     return int(digit)
 
 
@@ -75,31 +79,31 @@ def check_count(count: object, limit: int = MAX_COUNT, name: str = "count") -> i
     return int(count)
 
 
-def check_seed(seed: object) -> int | None:
+def check_seed(seed: object, name: str = "seed") -> int | None:
     if seed is None:
         return None
     if not _is_int(seed) or int(seed) < 0:
-        raise InputError(f"seed must be a non-negative integer (or omitted for fresh randomness), got {seed!r}")
+        raise InputError(f"{name} must be a non-negative integer (or omitted for fresh randomness), got {seed!r}")
     return int(seed)
 
 
-def check_threads(threads: object) -> int | None:
+def check_threads(threads: object, name: str = "threads") -> int | None:
     if threads is None:
         return None
     if not _is_int(threads) or int(threads) <= 0:
-        raise InputError(f"threads must be a positive integer (or omitted for onnxruntime's default), got {threads!r}")
+        raise InputError(f"{name} must be a positive integer (or omitted for onnxruntime's default), got {threads!r}")
     return int(threads)
 
 
-def check_steps(steps: object) -> int:
+def check_steps(steps: object, name: str = "steps") -> int:
     if not _is_int(steps) or not MIN_STEPS <= int(steps) <= MAX_STEPS:
-        raise InputError(f"steps must be an integer {MIN_STEPS}-{MAX_STEPS}, got {steps!r}")
+        raise InputError(f"{name} must be an integer {MIN_STEPS}-{MAX_STEPS}, got {steps!r}")
     return int(steps)
 
 
-def check_min_confidence(value: object) -> float:
+def check_min_confidence(value: object, name: str = "min_confidence") -> float:
     if not isinstance(value, Real) or isinstance(value, bool) or not 0.0 <= float(value) <= 1.0:
-        raise InputError(f"min_confidence must be a number from 0 to 1, got {value!r}")
+        raise InputError(f"{name} must be a number from 0 to 1, got {value!r}")
     return float(value)
 
 
@@ -119,21 +123,27 @@ def check_images(images: object, shape: tuple[int, int], what: str = "") -> "np.
     return array
 
 
-def check_spread(value: object) -> float:
+def check_spread(value: object, name: str = "spread") -> float:
     if not isinstance(value, Real) or isinstance(value, bool) or not 0.0 <= float(value) <= 1.0:
-        raise InputError(f"spread must be a number from 0 (the hand itself) to 1 (random hands), got {value!r}")
+        raise InputError(f"{name} must be a number from 0 (the hand itself) to 1 (random hands), got {value!r}")
     return float(value)
 
 
-def check_number(text: object) -> str:
+def check_number(text: object, name: str = "number") -> str:
     if not isinstance(text, str) or not text.isascii() or not text.isdigit() or not 1 <= len(text) <= MAX_NUMBER_LENGTH:
-        raise InputError(f"number must be 1-{MAX_NUMBER_LENGTH} digits 0-9 (e.g. '2026'), got {text!r}")
+        raise InputError(f"{name} must be 1-{MAX_NUMBER_LENGTH} digits 0-9 (e.g. '2026'), got {text!r}")
     return text
 
 
-def check_number_count(count: object, length: int) -> int:
+def check_number_count(count: object, length: int, name: str = "count") -> int:
     # the whole (count, 28, 28*length) array is returned at once, so the limit is on images
-    return check_count(count, limit=max(1, MAX_COUNT // length))
+    return check_count(count, limit=max(1, MAX_COUNT // length), name=name)
+
+
+def check_choice(value: object, choices: tuple[str, ...], name: str) -> str:
+    if value not in choices:
+        raise InputError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
 
 
 def check_output_dir(out: str | os.PathLike, what: str, accepted: str) -> Path:

@@ -5,8 +5,10 @@ Models: the shipped ones, or MNISTGEN_TEST_GENERATOR / MNISTGEN_TEST_CLASSIFIER.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import typer
 from PIL import Image
 
 from mnistgen import Classifier, Generator
@@ -44,6 +47,48 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str, 
     assert "Traceback" not in stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+    assert names_as_the_api_does(lines[0]) == [], lines[0]
+
+
+def _api_names() -> frozenset[str]:
+    """The names the Python API gives what the commands take: each command's parameters
+    (count, min_confidence, per_digit, ...) and the default name of each check in limits (digit,
+    number), so an option or check added later is covered too."""
+    from mnistgen import cli as command_line, dataset_cli, limits
+
+    names = {param.name for app in (command_line.app, dataset_cli.app) for param in typer.main.get_command(app).params}
+    for function in vars(limits).values():
+        name = inspect.signature(function).parameters.get("name") if inspect.isfunction(function) else None
+        if name is not None and isinstance(name.default, str):
+            names.add(name.default)
+    return frozenset(names)
+
+
+API_NAMES = _api_names()
+
+
+def names_as_the_api_does(line: str) -> list[str]:
+    """The names in a command's message written as the API writes them, not as typed (--count,
+    DIGIT): the subject of "... must", "... applies" or "... is required", what a value applies
+    "only with", and anywhere an API name with an underscore (never a word of prose)."""
+    found = []
+    for name in API_NAMES:
+        bare = rf"(?<![\w-]){re.escape(name)}(?![\w-])"
+        if re.search(rf"{bare}(?= must\b| applies\b| is required\b)|only with {bare}", line) or (
+                "_" in name and re.search(bare, line)):
+            found.append(name)
+    return sorted(found)
+
+
+def test_the_naming_rule_tells_api_names_from_options():
+    assert names_as_the_api_does("count must be an integer 1-100000, got 0") == ["count"]
+    assert names_as_the_api_does("min_confidence applies only with verify") == ["min_confidence", "verify"]
+    assert names_as_the_api_does("number must be 1-32 digits 0-9") == ["number"]
+    assert names_as_the_api_does("per_digit is required") == ["per_digit"]
+    assert names_as_the_api_does("write in the hand: give like_digit=3") == ["like_digit"]
+    for typed in ("--count must be an integer 1-100000, got 0", "--min-confidence applies only with --verify",
+                  "DIGIT must be 1-32 digits 0-9", "--out - writes one image: use --count 1, or --format npy/gif"):
+        assert names_as_the_api_does(typed) == [], typed
 
 
 # --- writing files ---------------------------------------------------------------------------
@@ -174,36 +219,61 @@ def test_module_and_console_script_entry_points(tmp_path: Path):
 
 BAD_ARGUMENTS = [
     ((), "DIGIT is required"),
-    (("",), "number must be 1-32 digits"),
-    (("12a",), "number must be 1-32 digits"),
-    (("1" * 33,), "number must be 1-32 digits"),
+    (("",), "DIGIT must be 1-32 digits"),
+    (("12a",), "DIGIT must be 1-32 digits"),
+    (("1" * 33,), "DIGIT must be 1-32 digits"),
     (("-5",), "No such option"),
-    (("5", "--count", "0"), "count must be an integer 1-100000"),
-    (("5", "--count", "100001"), "count must be an integer 1-100000"),
-    (("2026", "--count", "25001"), "count must be an integer 1-25000"),
-    (("5", "--count", "many"), "--count"),
-    (("5", "--seed", "-1"), "seed must be a non-negative integer"),
-    (("5", "--seed", "1.5"), "--seed"),
-    (("5", "--threads", "0"), "threads must be a positive integer"),
-    (("5", "--verify", "--min-confidence", "1.5"), "min_confidence must be a number from 0 to 1"),
+    (("1", "2"), "DIGIT is one argument: write the number 12 as `mnistgen 12`"),
+    (("20", "2", "6", "--count", "3"), "write the number 2026 as `mnistgen 2026`"),
+    (("7", "serve"), "unexpected extra argument(s) (serve): mnistgen takes one DIGIT"),  # not a number: no 7serve
+    (("x", "2"), "unexpected extra argument(s) (2)"),
+    (("5", "--count", "0"), "--count must be an integer 1-100000, got 0"),
+    (("5", "--count", "100001"), "--count must be an integer 1-100000"),
+    (("2026", "--count", "25001"), "--count must be an integer 1-25000"),
+    (("5", "--count", "many"), "--count must be an integer 1-100000, got 'many'"),
+    (("5", "--count", "10.5"), "--count must be an integer 1-100000, got '10.5'"),
+    (("5", "--seed", "-1"), "--seed must be a non-negative integer"),
+    (("5", "--seed", "1.5"), "--seed must be a non-negative integer (or omitted for fresh randomness), got '1.5'"),
+    (("5", "--threads", "0"), "--threads must be a positive integer"),
+    (("5", "--threads", "two"), "--threads must be a positive integer (or omitted for onnxruntime's default), got 'two'"),
+    (("--info", "--threads", "0"), "--threads must be a positive integer"),
+    (("--info", "--threads", "1.5"), "--threads must be a positive integer"),
+    (("5", "--verify", "--min-confidence", "1.5"), "--min-confidence must be a number from 0 to 1, got 1.5"),
+    (("5", "--verify", "--min-confidence", "high"), "--min-confidence must be a number from 0 to 1, got 'high'"),
     (("5", "--min-confidence", "0.5"), "--min-confidence applies only with --verify"),
-    (("5", "--morph", "8", "--steps", "1"), "steps must be an integer 2-256"),
-    (("5", "--morph", "8", "--steps", "257"), "steps must be an integer 2-256"),
-    (("5", "--morph", "10"), "digit must be an integer 0-9"),
+    (("5", "--morph", "8", "--steps", "1"), "--steps must be an integer 2-256"),
+    (("5", "--morph", "8", "--steps", "257"), "--steps must be an integer 2-256"),
+    (("5", "--morph", "8", "--steps", "2.5"), "--steps must be an integer 2-256, got '2.5'"),
+    (("5", "--morph", "10"), "--morph must be an integer 0-9, got 10"),
+    (("5", "--morph", "eight"), "--morph must be an integer 0-9, got 'eight'"),
     (("5", "--steps", "4"), "--steps applies only with --morph or --style-walk"),
-    (("5", "--morph", "8", "--style-walk"), "alternatives"),
+    (("5", "--morph", "8", "--style-walk"), "--morph and --style-walk are alternatives"),
     (("5", "--morph", "8", "--count", "2"), "--morph/--style-walk take a single DIGIT"),
     (("25", "--verify"), "--verify works with a single DIGIT"),
     (("5", "--format", "jpg"), "--format must be one of png, npy, gif"),
     (("5", "--grid", "--format", "npy"), "--grid applies only to --format png"),
     (("5", "--count", "2", "--out", "-"), "--out - writes one image"),
+    # --like's options are checked before the picture is opened: x.png need not exist
+    (("5", "--like", "x.png", "--like-digit", "12"), "--like-digit must be an integer 0-9, got 12"),
+    (("5", "--like", "x.png", "--like-digit", "7.0"), "--like-digit must be an integer 0-9, got '7.0'"),
+    (("5", "--like", "x.png", "-n", "3", "--spread", "2"), "--spread must be a number from 0 (the hand itself) to 1"),
+    (("5", "--like", "x.png", "-n", "3", "--spread", "wide"), "--spread must be a number from 0", "got 'wide'"),
+    (("5", "--like-digit", "3"), "--like-digit applies only with --like"),
+    (("5", "--spread", "0.5"), "--spread applies only with --like"),
+    (("5", "--encoder", "e.onnx"), "--encoder applies only with --like"),
+    (("5", "--like", "x.png", "--style-walk"), "--like and --style-walk are alternatives"),
+    (("5", "--like", "x.png", "--verify"), "--verify does not combine with --like"),
+    (("5", "--like", "x.png", "--morph", "8", "--seed", "1"), "--like with --morph", "no --seed or --spread"),
 ]
 
 
-@pytest.mark.parametrize("arguments,message", BAD_ARGUMENTS)
-def test_bad_arguments(tmp_path: Path, generator_path: Path, arguments, message):
+@pytest.mark.parametrize("arguments,messages", [(arguments, messages) for arguments, *messages in BAD_ARGUMENTS],
+                         ids=[" ".join(arguments) or "nothing" for arguments, *_ in BAD_ARGUMENTS])
+def test_bad_arguments(tmp_path: Path, generator_path: Path, arguments, messages):
+    # every refusal of the command's own options is a row here; assert_one_line_error also checks
+    # that the line names each option as typed, so a message worded as the API's fails its row
     result = cli(*arguments, "--model", str(generator_path), cwd=tmp_path)
-    assert_one_line_error(result, message)
+    assert_one_line_error(result, *messages)
     assert result.stdout == ""
     assert list(tmp_path.iterdir()) == []
 

@@ -14,7 +14,7 @@ COMMANDS = {
     "mnistgen-train-classifier": ["mnistgen.training.classifier", "--bogus"],
     "mnistgen-export": ["mnistgen.export.cli"],
     "mnistgen-eval": ["mnistgen.evaluation.cli", "--per-digit", "1"],
-    "mnistgen-dataset": ["mnistgen.dataset_cli", "out", "--per-digit", "many"],
+    "mnistgen-dataset": ["mnistgen.dataset_cli", "out", "--bogus"],
 }
 
 

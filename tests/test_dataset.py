@@ -21,6 +21,7 @@ from mnistgen import Classifier, Generator, InputError, VerificationError, datas
 from mnistgen.console import version
 from mnistgen.dataset import dataset_arrays, digit_seed, write_dataset
 from mnistgen.training.data import DataError, load_split
+from tests.test_cli import names_as_the_api_does
 
 PER_DIGIT = 24
 BLOCKED = ("import sys; sys.modules['torch'] = None; sys.modules['onnx'] = None; "
@@ -44,6 +45,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str, 
     assert "Traceback" not in result.stderr and result.stdout == ""
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+    assert names_as_the_api_does(lines[0]) == [], lines[0]  # the options as typed: --per-digit, not per_digit
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -318,23 +320,28 @@ def test_a_failing_write_leaves_nothing(generator: Generator, tmp_path: Path, mo
 BAD_ARGUMENTS = [
     (("out",), "--per-digit is required"),
     (("--per-digit", "2"), "OUT_DIR is required"),
-    (("out", "--per-digit", "0"), "per_digit must be an integer 1-100000, got 0"),
-    (("out", "--per-digit", "-3"), "per_digit must be an integer 1-100000, got -3"),
-    (("out", "--per-digit", "100001"), "per_digit must be an integer 1-100000"),
-    (("out", "--per-digit", "10000000000000"), "per_digit must be an integer 1-100000"),
-    (("out", "--per-digit", "many"), "--per-digit"),
-    (("out", "--per-digit", "2", "--seed", "-1"), "seed must be a non-negative integer"),
-    (("out", "--per-digit", "2", "--split", "test"), "split must be one of train, t10k, got 'test'"),
-    (("out", "--per-digit", "2", "--format", "csv"), "format must be one of idx, npz, got 'csv'"),
-    (("out", "--per-digit", "2", "--min-confidence", "0.5"), "min_confidence applies only with verify"),
-    (("out", "--per-digit", "2", "--verify", "--min-confidence", "1.5"), "min_confidence must be a number from 0 to 1"),
-    (("out", "--per-digit", "2", "--threads", "0"), "threads must be a positive integer"),
+    (("out", "--per-digit", "0"), "--per-digit must be an integer 1-100000, got 0"),
+    (("out", "--per-digit", "-3"), "--per-digit must be an integer 1-100000, got -3"),
+    (("out", "--per-digit", "100001"), "--per-digit must be an integer 1-100000"),
+    (("out", "--per-digit", "10000000000000"), "--per-digit must be an integer 1-100000"),
+    (("out", "--per-digit", "many"), "--per-digit must be an integer 1-100000, got 'many'"),
+    (("out", "--per-digit", "2.5"), "--per-digit must be an integer 1-100000, got '2.5'"),
+    (("out", "--per-digit", "2", "--seed", "-1"), "--seed must be a non-negative integer"),
+    (("out", "--per-digit", "2", "--seed", "0.5"), "--seed must be a non-negative integer", "got '0.5'"),
+    (("out", "--per-digit", "2", "--split", "test"), "--split must be one of train, t10k, got 'test'"),
+    (("out", "--per-digit", "2", "--format", "csv"), "--format must be one of idx, npz, got 'csv'"),
+    (("out", "--per-digit", "2", "--min-confidence", "0.5"), "--min-confidence applies only with --verify"),
+    (("out", "--per-digit", "2", "--verify", "--min-confidence", "1.5"), "--min-confidence must be a number from 0 to 1"),
+    (("out", "--per-digit", "2", "--verify", "--min-confidence", "sure"), "--min-confidence must be", "got 'sure'"),
+    (("out", "--per-digit", "2", "--threads", "0"), "--threads must be a positive integer"),
+    (("out", "--per-digit", "2", "--threads", "1.5"), "--threads must be a positive integer", "got '1.5'"),
 ]
 
 
-@pytest.mark.parametrize("arguments,message", BAD_ARGUMENTS)
-def test_bad_arguments(tmp_path: Path, generator_path: Path, arguments, message):
-    assert_one_line_error(cli(*arguments, "--model", str(generator_path), cwd=tmp_path), message)
+@pytest.mark.parametrize("arguments,messages", [(arguments, messages) for arguments, *messages in BAD_ARGUMENTS],
+                         ids=[" ".join(arguments) for arguments, *_ in BAD_ARGUMENTS])
+def test_bad_arguments(tmp_path: Path, generator_path: Path, arguments, messages):
+    assert_one_line_error(cli(*arguments, "--model", str(generator_path), cwd=tmp_path), *messages)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -122,3 +122,15 @@ def test_handwriting_times_like_on_first_sight_and_seen_before(report: dict):
     for figures in server.values():
         assert set(figures["added_paired_ms"]) == {"POST phone photo 900x1200 JPEG", "POST pad 280x280 PNG"}
         assert all(ms is not None for ms in figures["median_ms"].values())
+
+
+def test_a_paired_difference_inside_its_own_noise_is_reported_as_none():
+    from tests.bench.stats import NO_DIFFERENCE, difference, median, median_interval
+
+    assert median_interval(range(61)) == (22, 38)  # the 23rd and 39th of 61: the sign test's 95% interval
+    assert median_interval(range(6)) == (0, 5) and median_interval(range(5)) is None
+    wide = [(-1) ** i * i / 10 for i in range(61)]  # -5.9 to 6.0, a median of 0.0
+    assert difference(median(wide), median_interval(wide)) == f"{NO_DIFFERENCE} (95% CI -1.5 to 1.6)"
+    shifted = [20 + i / 10 for i in range(61)]
+    assert difference(median(shifted), median_interval(shifted)) == "23.0 (95% CI 22.2 to 23.8)"
+    assert difference(2.0, None) == "2.0 (too few pairs to tell)" and difference(None, None) == "-"

@@ -30,7 +30,7 @@ from tests.bench.children import run_child
 from tests.bench.cold_start import mnistgen_command
 from tests.bench.options import REPO, Options
 from tests.bench.serve import LUA as WRK_REPORT, start_wrk, wrk_report
-from tests.bench.stats import median
+from tests.bench.stats import median, median_interval
 from tests.phone_photo import phone_photo
 from tests.serve_process import TIMEOUT_S, ServerProcess
 
@@ -89,6 +89,7 @@ def run(options: Options) -> dict:
         "added_ms": {name: (None if c["median_s"] is None or plain["median_s"] is None
                             else 1000 * (c["median_s"] - plain["median_s"])) for name, c in commands.items()},
         "added_paired_ms": {name: paired_ms(c["wall_s"], plain["wall_s"]) for name, c in commands.items()},
+        "added_paired_ci95_ms": {name: paired_interval(c["wall_s"], plain["wall_s"]) for name, c in commands.items()},
         "server": server,
     }
 
@@ -105,8 +106,20 @@ def paired_ms(walls: list[float], plain: list[float], scale: float = 1000) -> fl
     """Median of the differences between each repetition's command and the plain one beside it,
     in ms (``scale``: 1000 for times in seconds, 1 for times in ms already): the machine's drift
     between repetitions cancels."""
-    pairs = [scale * (a - b) for a, b in zip(walls, plain)]
-    return median(pairs) if len(pairs) == len(walls) == len(plain) and pairs else None
+    pairs = _pairs_ms(walls, plain, scale)
+    return median(pairs) if pairs else None
+
+
+def paired_interval(walls: list[float], plain: list[float], scale: float = 1000) -> tuple[float, float] | None:
+    """The 95% interval of paired_ms's median (stats.median_interval): one that holds 0 is no
+    measurable difference, however the median falls."""
+    pairs = _pairs_ms(walls, plain, scale)
+    return median_interval(pairs) if pairs else None
+
+
+def _pairs_ms(walls: list[float], plain: list[float], scale: float) -> list[float]:
+    # a failed run leaves the lists of unequal length: their pairs would not be pairs
+    return [scale * (a - b) for a, b in zip(walls, plain)] if len(walls) == len(plain) else []
 
 
 def whole_commands(options: Options, paths: dict[str, Path], folder: Path) -> dict[str, dict]:
@@ -166,6 +179,7 @@ def served(options: Options, paths: dict[str, Path], hands: str, repeats: int) -
     return {"first_call_ms": first, "plain_median_ms": median(plain),
             "median_ms": {name: median(t) for name, t in times.items()},
             "added_paired_ms": {name: paired_ms(t, plain, scale=1) for name, t in times.items()},
+            "added_paired_ci95_ms": {name: paired_interval(t, plain, scale=1) for name, t in times.items()},
             "under_load": load}
 
 

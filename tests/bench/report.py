@@ -7,6 +7,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
+from tests.bench.stats import difference
+
 
 def write_json(document: dict[str, Any], path: Path) -> Path:
     """Atomically: a reader (or a crashed run) never leaves half a file."""
@@ -159,6 +161,11 @@ def _serve(v: dict) -> list[str]:
     return lines
 
 
+def _paired(figures: dict, name: str, digits: int) -> str:
+    """A paired difference, or "no measurable difference" where its 95% interval holds 0."""
+    return difference(figures["added_paired_ms"].get(name), figures.get("added_paired_ci95_ms", {}).get(name), digits)
+
+
 def _handwriting(h: dict) -> list[str]:
     lines = [f"--like, in process (warm, median of {h['repeats']})   ms"]
     lines += [f"  {name:<48}{fmt(ms, 2):>9}" for name, ms in h["steps_ms"].items()]
@@ -167,12 +174,12 @@ def _handwriting(h: dict) -> list[str]:
     for name, c in h["whole_command"].items():
         error = f"   ({c['error']})" if c.get("error") else ""
         added = "" if name == "plain" else fmt(h["added_ms"][name], 1)
-        paired = "" if name == "plain" else fmt(h.get("added_paired_ms", {}).get(name), 1)
-        lines.append(f"  {name:<48}{fmt(c['median_s']):>12}{added:>11}{paired:>12}{error}")
+        paired = "" if name == "plain" else "   " + _paired(h, name, 1)
+        lines.append(f"  {name:<48}{fmt(c['median_s']):>12}{added:>11}{paired}{error}")
     for hands, v in h.get("server", {}).items():
-        lines.append(f"mnistgen serve, POST a picture, {hands}: median ms   paired added ms   first call ms")
-        lines.append(f"  {'plain GET':<48}{fmt(v['plain_median_ms'], 2):>9}{'':>18}{fmt(v['first_call_ms']['plain GET'], 1):>16}")
-        lines += [f"  {name:<48}{fmt(ms, 2):>9}{fmt(v['added_paired_ms'][name], 2):>18}{fmt(v['first_call_ms'][name], 1):>16}"
+        lines.append(f"mnistgen serve, POST a picture, {hands}: median ms   first call ms   paired added ms")
+        lines.append(f"  {'plain GET':<48}{fmt(v['plain_median_ms'], 2):>9}{fmt(v['first_call_ms']['plain GET'], 1):>16}")
+        lines += [f"  {name:<48}{fmt(ms, 2):>9}{fmt(v['first_call_ms'][name], 1):>16}   {_paired(v, name, 2)}"
                   for name, ms in v["median_ms"].items()]
         for name, row in (v.get("under_load") or {}).items():
             lines.append(f"  wrk, {name:<43}{fmt(row['requests_per_s'], 0):>9} req/s  p50 {fmt(row['p50_ms'], 2)} ms"

@@ -370,8 +370,8 @@ class Uploads:
 def _integer(text: str) -> object:
     """A query or path value as an int when it spells one (as the CLI's integer options take it),
     else the text itself, which the limits check then refuses with its own message (e.g. "seed
-    must be a non-negative integer ..., got 'x'"). At most 100 digits: int() of a longer one is
-    slow, and no limit reaches that far."""
+    must be a non-negative integer ..., got 'x'"). At most 100 digits: far past every limit,
+    and short of the length at which int() itself refuses (a ValueError, not a limit's message)."""
     stripped = text.strip()
     body = stripped[1:] if stripped[:1] in "+-" else stripped
     return int(stripped) if body.isascii() and body.isdigit() and len(body) <= 100 else text

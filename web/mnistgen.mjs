@@ -7,7 +7,7 @@
  *   const { pixels, count, height, width } = await g.generate(7, { count: 4, seed: 1 });
  *   await g.number('2026', { count: 3, seed: 1 });           // one hand per sample
  *   const e = await loadEncoder('../models/encoder.onnx', { generator: g });
- *   const { latents } = await e.encode(prepareDrawing(ink, h, w), 7);  // a drawn 7's hand
+ *   const { latents } = await e.encode(prepare(grey, h, w), 7);  // a picture of a 7: its hand
  *   await g.number('2026', { latents });                     // 2026 in that hand
  *
  * No bundler: the runtime is imported lazily by bare name, which the page maps with an import
@@ -26,11 +26,21 @@ export const NUMBER_JITTER = 2;
 export const DEFAULT_SPREAD = 0.3;
 const FORMAT_VERSIONS = ['1'];
 const MORPH_INPUTS = ['digit_to', 'mix'];
-/** MNIST's preparation (runtime/prepare.py): the ink into a 20 px box, centre of mass at 14 in 28 x 28. */
 export const SIDE = 28;
-const BOX = 20;
-const CENTRE = 14;
-const TRIM = 0.002;
+/** Python's mnistgen.prepare constants (tests/test_web_handwriting.py holds them to runtime/prepare.py). */
+export const PREPARE = Object.freeze({
+  box: 20, // the digit's long side in the 28 x 28 field
+  centre: 14, // where its centre of mass goes (row and column)
+  trim: 0.002, // ink mass cut off each side when cropping
+  minContrast: 0.1, // below this spread of grey the picture is one flat tone
+  minInk: 0.2, // the darkest marks must be this much darker than their paper to be ink
+  mnistStroke: 1.8, // MNIST's median stroke width: thin strokes are thickened to it
+  minStroke: 1.5, // MNIST's lower quartile: thinner strokes are thickened
+  paperSide: 128, // the paper is estimated on a copy at most this many pixels a side
+  paperWindow: 1 / 6, // the closing's window, as a fraction of that copy's short side
+  toneSample: 65_536, // pictures of more pixels have their tones read on every other row and column
+});
+const PREPARE_TAKES = 'prepare takes the grey 0..1 of a picture of one digit, dark on light or light on dark';
 
 export class InputError extends Error {
   constructor(message) {
@@ -734,7 +744,7 @@ function pasteMax(canvas, canvasWidth, row, tiles, height, width, left) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Handwriting: the encoder, the drawing pad's preparation, and variations of a hand
+// Handwriting: the encoder, preparing a picture as MNIST's, and variations of a hand
 
 function checkDigits(digits, count) {
   const values = typeof digits === 'number' ? new Array(count).fill(digits) : Array.from(digits ?? []);
@@ -755,7 +765,7 @@ class Encoder {
   }
 
   /**
-   * Prepared digits (Uint8Array of count x 28 x 28, white on black, as prepareDrawing or
+   * Prepared digits (Uint8Array of count x 28 x 28, white on black, as prepare or
    * Python's mnistgen.prepare make them) and the digit each shows (one for all, or one each) ->
    * {latents: Float32Array(count x latentDim), count}: the generator redraws image i from
    * latent i; with another digit it writes that digit in the same hand.
@@ -790,93 +800,289 @@ class Encoder {
 }
 
 /**
- * A drawing of one digit -> a 28 x 28 digit prepared as MNIST's (Uint8Array, white on black):
- * cropped to its ink (all but 0.2% of the ink mass at each side), scaled into a 20 x 20 box with
- * its aspect kept (area averaging), the darkest ink at 255, and placed with its centre of mass at
- * row and column 14. `ink` is Float32Array(height x width), 0 = paper, 1 = full ink: a drawing
- * pad's strokes, with no shadow or paper to clean (Python's mnistgen.prepare handles photos).
+ * Luminance 0..1 of a picture of one digit (Float32Array(height x width), row-major, dark on
+ * light or light on dark) -> a 28 x 28 digit prepared as MNIST's (Uint8Array, white on black):
+ * Python's mnistgen.prepare step for step, in float32 where numpy works in float32 and with
+ * Pillow's resampling, so the two agree within 1 grey level (tests/test_web_handwriting.py).
+ * The paper is found (the light side), ink is what is darker than its local paper, cropped to
+ * all but 0.2% of its mass at each side, thin strokes thickened to MNIST's width, scaled into a
+ * 20 x 20 box (bilinear, the darkest ink at 255) and placed with its centre of mass at 14, 14.
+ * `where` names the picture and `takes` ends a refusal (an InputError, Python's wording).
+ */
+export function prepare(grey, height, width, { where = 'the picture', takes = PREPARE_TAKES } = {}) {
+  if (!(grey instanceof Float32Array) || !Number.isInteger(height) || !Number.isInteger(width)
+      || height < 1 || width < 1 || grey.length !== height * width) {
+    throw new InputError(`grey must be a Float32Array of height x width values 0..1, got ${show(grey)}`);
+  }
+  const refuse = (what) => new InputError(`${where} ${what}; ${takes}`);
+  if (!grey.every(Number.isFinite)) throw refuse('has non-finite pixels (NaN or infinity; greys must be finite numbers)');
+  let image = { data: grey, height, width };
+  const [low, middle, high] = quantiles(image, [0.005, 0.5, 0.995]);
+  if (high - low < PREPARE.minContrast) {
+    throw refuse(pairwiseSum(grey) / grey.length >= 0.5 ? 'is blank (one light tone, no ink)' : 'is all ink (one dark tone, no paper)');
+  }
+  if (middle < 0.5) image = { ...image, data: grey.map((value) => 1 - value) }; // light ink on dark paper: paper light
+  const ink = inkOf(image);
+  const peak = peakOf(ink.data);
+  if (peak < PREPARE.minInk) throw refuse('is blank (no marks darker than the paper around them)');
+  const [floor, span] = [Math.fround(0.3 * peak), Math.fround(0.45 * peak)]; // numpy casts the scalars to float32
+  ink.data = ink.data.map((value) => clip(Math.fround(Math.fround(value - floor) / span), 0, 1));
+  if (ink.data.filter((value) => value >= 0.5).length / ink.data.length > 0.6) {
+    throw refuse('is all ink (ink covers most of it, no digit on paper)');
+  }
+  let crop = cropOf(ink);
+  const thick = thicken(crop, PREPARE.box / Math.max(crop.height, crop.width));
+  if (thick !== crop) crop = cropOf(thick);
+  return place(resizeToBox(crop, PREPARE.box / Math.max(crop.height, crop.width)));
+}
+
+/**
+ * The drawing pad's ink (Float32Array(height x width), 0 = paper, 1 = full ink) -> prepare's
+ * digit for the luminance 1 - ink.
  */
 export function prepareDrawing(ink, height, width) {
-  if (!(ink instanceof Float32Array) || !Number.isInteger(height) || !Number.isInteger(width)
-      || height < 1 || width < 1 || ink.length !== height * width) {
+  if (!(ink instanceof Float32Array)) {
     throw new InputError(`ink must be a Float32Array of height x width values 0..1, got ${show(ink)}`);
   }
-  const rows = new Float64Array(height);
-  const cols = new Float64Array(width);
+  return prepare(ink.map((value) => 1 - value), height, width, { where: 'the drawing', takes: 'draw one digit first' });
+}
+
+const clip = (value, low, high) => (value < low ? low : value > high ? high : value);
+
+/** Python's round(): half to even. */
+function roundHalfEven(value) {
+  const rounded = Math.round(value);
+  return rounded - value === 0.5 && rounded % 2 !== 0 ? rounded - 1 : rounded;
+}
+
+/**
+ * numpy's sum of contiguous values (a row, or a whole array): pairwise in blocks of 8 below 128
+ * values, halves above. `round` is Math.fround for float32 arrays, the identity for float64.
+ */
+function pairwiseSum(values, round = Math.fround, start = 0, count = values.length) {
+  if (count < 8) {
+    let total = 0;
+    for (let i = start; i < start + count; i += 1) total = round(total + values[i]);
+    return total;
+  }
+  if (count <= 128) {
+    const lanes = Array.from(values.subarray(start, start + 8));
+    let i = 8;
+    for (; i < count - (count % 8); i += 8) {
+      for (let j = 0; j < 8; j += 1) lanes[j] = round(lanes[j] + values[start + i + j]);
+    }
+    const pair = (a, b) => round(lanes[a] + lanes[b]);
+    let total = round(round(pair(0, 1) + pair(2, 3)) + round(pair(4, 5) + pair(6, 7)));
+    for (; i < count; i += 1) total = round(total + values[start + i]);
+    return total;
+  }
+  let half = Math.floor(count / 2);
+  half -= half % 8;
+  return round(pairwiseSum(values, round, start, half) + pairwiseSum(values, round, start + half, count - half));
+}
+
+
+/** ndarray.sum(axis=1) (pairwise along each row) and ndarray.sum(axis=0) (row by row) of float32 values. */
+function profiles({ data, height, width }) {
+  const rows = new Float32Array(height);
+  for (let y = 0; y < height; y += 1) rows[y] = pairwiseSum(data, Math.fround, y * width, width);
+  // numpy adds a column's values one row at a time, unless the column is the contiguous axis (width 1)
+  const cols = width === 1 ? Float32Array.of(pairwiseSum(data)) : data.slice(0, width);
+  if (width > 1) {
+    for (let y = 1; y < height; y += 1) {
+      for (let x = 0; x < width; x += 1) cols[x] = Math.fround(cols[x] + data[y * width + x]);
+    }
+  }
+  return { rows, cols };
+}
+
+/** The values at these fractions of the sorted values (nearest rank), on every other row and column of a large picture. */
+function quantiles({ data, height, width }, fractions) {
+  let sample = data;
+  if (data.length > PREPARE.toneSample) {
+    sample = new Float32Array(Math.ceil(height / 2) * Math.ceil(width / 2));
+    let i = 0;
+    for (let y = 0; y < height; y += 2) for (let x = 0; x < width; x += 2) sample[i++] = data[y * width + x];
+  }
+  const sorted = sample.slice().sort();
+  return fractions.map((fraction) => sorted[roundHalfEven(fraction * (sorted.length - 1))]);
+}
+
+/** The 20th largest value, looked for among those of at least half the maximum when there are 20 of them. */
+function peakOf(ink) {
+  const rank = Math.min(20, ink.length);
+  const top = ink.reduce((a, b) => (b > a ? b : a), -Infinity);
+  let candidates = ink.filter((value) => value >= 0.5 * top);
+  if (candidates.length < rank) candidates = ink;
+  return candidates.slice().sort()[candidates.length - rank];
+}
+
+/** How much darker than its local paper (a closing of a small copy, smoothed) each pixel is, as a fraction. */
+function inkOf(image) {
+  const { data, height, width } = image;
+  const scale = Math.min(1, PREPARE.paperSide / Math.max(height, width));
+  const small = resample(image, Math.max(1, roundHalfEven(height * scale)), Math.max(1, roundHalfEven(width * scale)), boxFilter);
+  const window = Math.max(3, roundHalfEven(Math.min(small.height, small.width) * PREPARE.paperWindow)) | 1;
+  const closed = rankFilter(rankFilter(small, window, true), window, false);
+  const smooth = resample(meanFilter3(closed), height, width, bilinearFilter);
+  const floor = Math.fround(0.05);
+  const ink = new Float32Array(data.length);
+  for (let i = 0; i < data.length; i += 1) {
+    const paper = Math.max(smooth.data[i], data[i]); // paper is never darker than what lies on it
+    ink[i] = clip(Math.fround(Math.fround(paper - data[i]) / Math.max(paper, floor)), 0, 1);
+  }
+  return { data: ink, height, width };
+}
+
+/** The maximum (largest) or minimum over a size x size window, the edges padded with the edge value: axis 0, then axis 1. */
+function rankFilter({ data, height, width }, size, largest) {
+  const reach = Math.floor(size / 2);
+  const along = (source, count, stride, lines, lineStride) => {
+    const out = new Float32Array(source.length);
+    const padded = new Float32Array(count + size - 1); // one line, edge-padded: no bounds checks inside the window
+    for (let line = 0; line < lines; line += 1) {
+      for (let i = 0; i < padded.length; i += 1) padded[i] = source[line * lineStride + clip(i - reach, 0, count - 1) * stride];
+      for (let i = 0; i < count; i += 1) {
+        let value = padded[i];
+        for (let k = i + 1; k < i + size; k += 1) {
+          if (largest ? padded[k] > value : padded[k] < value) value = padded[k];
+        }
+        out[line * lineStride + i * stride] = value;
+      }
+    }
+    return out;
+  };
+  const down = along(data, height, width, width, 1);
+  return { data: along(down, width, 1, height, width), height, width };
+}
+
+/** The mean over each 3 x 3 window (edges padded with the edge value), summed in numpy's order in float32. */
+function meanFilter3({ data, height, width }) {
+  const out = new Float32Array(data.length);
   for (let y = 0; y < height; y += 1) {
     for (let x = 0; x < width; x += 1) {
-      const value = Math.min(Math.max(ink[y * width + x], 0), 1);
-      rows[y] += value;
-      cols[x] += value;
+      let total = 0;
+      for (let i = -1; i <= 1; i += 1) {
+        const row = clip(y + i, 0, height - 1) * width;
+        for (let j = -1; j <= 1; j += 1) total = Math.fround(total + data[row + clip(x + j, 0, width - 1)]);
+      }
+      out[y * width + x] = Math.fround(total / 9);
     }
   }
-  const total = rows.reduce((a, b) => a + b, 0);
-  if (!(total > 0)) throw new InputError('the drawing is empty: draw one digit first');
-  const [top, bottom] = span(rows, total);
-  const [left, right] = span(cols, total);
-  const scale = BOX / Math.max(bottom - top, right - left);
-  const boxHeight = Math.max(1, Math.round((bottom - top) * scale));
-  const boxWidth = Math.max(1, Math.round((right - left) * scale));
-  const box = areaResize(ink, width, top, bottom, left, right, boxHeight, boxWidth);
-  const peak = box.reduce((a, b) => Math.max(a, b), 0);
-  let mass = 0;
-  let rowMoment = 0;
-  let colMoment = 0;
-  for (let y = 0; y < boxHeight; y += 1) {
-    for (let x = 0; x < boxWidth; x += 1) {
-      const value = box[y * boxWidth + x] / peak;
-      box[y * boxWidth + x] = value;
-      mass += value;
-      rowMoment += value * y;
-      colMoment += value * x;
+  return { data: out, height, width };
+}
+
+/** The rows and columns holding all but TRIM of the ink mass at each side (numpy's cumsum and searchsorted). */
+function cropOf(image) {
+  const { rows, cols } = profiles(image);
+  const span = (profile) => {
+    const cumulative = new Float32Array(profile.length);
+    profile.forEach((value, i) => { cumulative[i] = i ? Math.fround(cumulative[i - 1] + value) : value; });
+    const total = cumulative[cumulative.length - 1];
+    const first = Math.fround(Math.fround(PREPARE.trim) * total);
+    const last = Math.fround(Math.fround(1 - PREPARE.trim) * total);
+    let start = cumulative.findIndex((value) => value > first);
+    let stop = cumulative.findIndex((value) => value >= last);
+    if (start < 0) start = cumulative.length;
+    stop = (stop < 0 ? cumulative.length : stop) + 1;
+    return [start, Math.min(Math.max(stop, start + 1), cumulative.length)]; // numpy's slice stops at the end
+  };
+  const [top, bottom] = span(rows);
+  const [left, right] = span(cols);
+  const data = new Float32Array((bottom - top) * (right - left));
+  for (let y = top; y < bottom; y += 1) {
+    data.set(image.data.subarray(y * image.width + left, y * image.width + right), (y - top) * (right - left));
+  }
+  return { data, height: bottom - top, width: right - left };
+}
+
+/** Strokes that would be thinner than MNIST's lower quartile once scaled into the box, dilated to its median. */
+function thicken(crop, scale) {
+  const { data, height, width } = crop;
+  let area = 0;
+  let perimeter = 0;
+  for (let y = 0; y < height; y += 1) {
+    for (let x = 0; x < width; x += 1) {
+      const inked = data[y * width + x] >= 0.5;
+      area += inked;
+      if (y > 0 && inked !== (data[(y - 1) * width + x] >= 0.5)) perimeter += 1;
+      if (x > 0 && inked !== (data[y * width + x - 1] >= 0.5)) perimeter += 1;
     }
   }
-  const place = (moment, size) => Math.min(Math.max(Math.round(CENTRE - moment / mass), 0), SIDE - size);
-  const y0 = place(rowMoment, boxHeight);
-  const x0 = place(colMoment, boxWidth);
+  if (area === 0 || perimeter === 0) return crop;
+  const strokeWidth = (2 * area) / perimeter; // a stroke of width w and length L: area w L, perimeter 2 L
+  if (strokeWidth * scale >= PREPARE.minStroke) return crop;
+  const grow = roundHalfEven(PREPARE.mnistStroke / scale - strokeWidth);
+  if (grow < 1) return crop;
+  const [paddedHeight, paddedWidth] = [height + 2 * grow, width + 2 * grow]; // zeros around, as np.pad
+  const padded = { data: new Float32Array(paddedHeight * paddedWidth), height: paddedHeight, width: paddedWidth };
+  for (let y = 0; y < height; y += 1) padded.data.set(data.subarray(y * width, (y + 1) * width), (y + grow) * padded.width + grow);
+  return rankFilter(padded, grow + 1, true);
+}
+
+/** The crop scaled into the box (Pillow's bilinear), negatives cut and the darkest ink at 1. */
+function resizeToBox(crop, scale) {
+  const side = (length) => Math.max(1, roundHalfEven(length * scale));
+  const box = resample(crop, side(crop.height), side(crop.width), bilinearFilter);
+  box.data = box.data.map((value) => Math.max(value, 0));
+  const top = Math.fround(Math.max(box.data.reduce((a, b) => (b > a ? b : a), 0), 1e-6));
+  box.data = box.data.map((value) => Math.fround(value / top));
+  return box;
+}
+
+/** Into 28 x 28 with the centre of mass at 14, 14 (whole-pixel shifts, inside the field). */
+function place(box) {
+  const { data, height, width } = box;
+  const mass = pairwiseSum(data);
+  const { rows, cols } = profiles(box);
+  // numpy: float32 sums times int64 positions are float64, summed pairwise
+  const moment = (profile) => pairwiseSum(Float64Array.from(profile, (value, i) => value * i), (value) => value) / mass;
+  const top = clip(roundHalfEven(PREPARE.centre - moment(rows)), 0, SIDE - height);
+  const left = clip(roundHalfEven(PREPARE.centre - moment(cols)), 0, SIDE - width);
   const out = new Uint8Array(SIDE * SIDE);
-  for (let y = 0; y < boxHeight; y += 1) {
-    for (let x = 0; x < boxWidth; x += 1) out[(y0 + y) * SIDE + x0 + x] = toGrey(box[y * boxWidth + x]);
+  for (let y = 0; y < height; y += 1) {
+    for (let x = 0; x < width; x += 1) out[(top + y) * SIDE + left + x] = toGrey(data[y * width + x]);
   }
   return out;
 }
 
-/** [start, stop) of the rows (or columns) holding all but TRIM of the ink mass at each side. */
-function span(profile, total) {
-  let start = 0;
-  let cumulative = 0;
-  while (start < profile.length - 1 && cumulative + profile[start] <= TRIM * total) cumulative += profile[start++];
-  let stop = profile.length;
-  cumulative = 0;
-  while (stop > start + 1 && cumulative + profile[stop - 1] <= TRIM * total) cumulative += profile[--stop];
-  return [start, stop];
+// Pillow's resampling of float images (src/libImaging/Resample.c): a horizontal pass stored as
+// float32, then a vertical one; each output pixel a normalised, double-precision weighted sum
+// over a support widened by the scale when shrinking (anti-aliased).
+const boxFilter = { support: 0.5, weight: (x) => (x > -0.5 && x <= 0.5 ? 1 : 0) };
+const bilinearFilter = { support: 1, weight: (x) => (Math.abs(x) < 1 ? 1 - Math.abs(x) : 0) };
+
+function resample(image, outHeight, outWidth, filter) {
+  let { data } = image;
+  if (outWidth !== image.width) data = resamplePass(data, image.height, image.width, outWidth, filter, true);
+  if (outHeight !== image.height) data = resamplePass(data, image.height, outWidth, outHeight, filter, false);
+  return { data: data === image.data ? data.slice() : data, height: outHeight, width: outWidth };
 }
 
-/** The crop [top, bottom) x [left, right) of `ink` resampled to outHeight x outWidth by area averaging. */
-function areaResize(ink, width, top, bottom, left, right, outHeight, outWidth) {
-  const weights = (start, stop, size) => {
-    const step = (stop - start) / size;
-    return Array.from({ length: size }, (_, i) => {
-      const from = start + i * step;
-      const to = from + step;
-      const parts = [];
-      for (let k = Math.floor(from); k < Math.ceil(to); k += 1) {
-        const overlap = Math.min(to, k + 1) - Math.max(from, k);
-        if (overlap > 0) parts.push([k, overlap / step]);
-      }
-      return parts;
-    });
-  };
-  const rowWeights = weights(top, bottom, outHeight);
-  const colWeights = weights(left, right, outWidth);
+function resamplePass(data, height, width, outSize, filter, horizontal) {
+  const inSize = horizontal ? width : height;
+  const scale = inSize / outSize;
+  const filterScale = Math.max(scale, 1);
+  const support = filter.support * filterScale;
+  const reciprocal = 1 / filterScale; // Pillow multiplies by it: dividing could round differently
+  const taps = Array.from({ length: outSize }, (_, i) => {
+    const centre = (i + 0.5) * scale;
+    const from = Math.max(0, Math.trunc(centre - support + 0.5));
+    const to = Math.min(inSize, Math.trunc(centre + support + 0.5));
+    const weights = Array.from({ length: Math.max(0, to - from) }, (__, k) => filter.weight((k + from - centre + 0.5) * reciprocal));
+    const total = weights.reduce((a, b) => a + b, 0);
+    return { from, weights: total === 0 ? weights : weights.map((w) => w / total) };
+  });
+  const [outHeight, outWidth] = horizontal ? [height, outSize] : [outSize, width];
   const out = new Float32Array(outHeight * outWidth);
   for (let y = 0; y < outHeight; y += 1) {
     for (let x = 0; x < outWidth; x += 1) {
-      let sum = 0;
-      for (const [row, wy] of rowWeights[y]) {
-        for (const [col, wx] of colWeights[x]) sum += wy * wx * Math.min(Math.max(ink[row * width + col], 0), 1);
+      const { from, weights } = taps[horizontal ? x : y];
+      let total = 0;
+      for (let k = 0; k < weights.length; k += 1) {
+        total += (horizontal ? data[y * width + from + k] : data[(from + k) * width + x]) * weights[k];
       }
-      out[y * outWidth + x] = sum;
+      out[y * outWidth + x] = total;
     }
   }
   return out;

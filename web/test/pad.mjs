@@ -3,7 +3,7 @@
 // Each stroke is dispatched as synthetic pointer events (down, moves, up) in the pad's own
 // pixels; then the form is filled and "Write in my hand" pressed. Prints the status, the
 // message, every error the page raised, the downloads as grey pixels, and what the page read
-// from the pad (window.mnistgenHand: the prepared 28 x 28 digit and its latent).
+// from the pad (window.mnistgenHand: the prepared 28 x 28 digit and its latent) and the pad's pixels.
 import { downloads, launch, settle } from './browser.mjs';
 
 const job = JSON.parse(process.argv[2]);
@@ -39,6 +39,12 @@ try {
     message: await page.textContent('#message'),
     images: await downloads(page),
     hand: await page.evaluate(() => window.mnistgenHand ?? null),
+    // the pad's red channel (black strokes on white): the luminance the page prepared
+    padGrey: await page.evaluate(() => {
+      const pad = document.getElementById('pad');
+      const rgba = pad.getContext('2d').getImageData(0, 0, pad.width, pad.height).data;
+      return Array.from({ length: rgba.length / 4 }, (_, i) => rgba[i * 4]);
+    }),
     errors,
   };
   process.stdout.write(JSON.stringify(result));

@@ -1,0 +1,222 @@
+"""Style controls: a stroke width and a slant asked for in units a person reads, and legibility.
+
+Both are measured on the 28x28 output, so "3 px" means what the picture shows:
+- stroke width, in pixels: 2 x ink area / ink perimeter over the pixels >= 128, the perimeter
+  counted as 4-neighbour edges between ink and paper (a stroke of width w and length L has area
+  wL and perimeter about 2L);
+- slant, in degrees from vertical: the angle of the ink's principal axis from its
+  intensity-weighted second moments, atan(-mu_xy / mu_yy) with y pointing down, so a positive
+  slant leans right (the top right of the bottom).
+
+The generator holds both factors linearly enough (a linear fit on z explains ~85 % of the stroke
+width's variance and ~93 % of the slant's), so the model file carries, per digit, that fit
+(intercept and gradient, ``StyleSpace``) and two orthonormal directions in z. A sample is steered
+by moving its own latent in that plane: a first step from the fit, then per-sample secant
+(Broyden) steps, each one batched generator call over the samples still off target, until the
+measured values are within TOLERANCE. A control left unset is held at the value the first step
+gave it, so asking for a slant keeps the stroke width and the other way round.
+
+Legibility is the latent scale made a user's control: 0 is the model's own spread (as without
+the control), 1 halves it (typical, clean hands; fewer rare ones).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from mnistgen.limits import InputError, ModelError
+
+CONTROLS = ("stroke_width", "slant")
+UNITS = {"stroke_width": "px", "slant": "degrees"}
+INK_LEVEL = 128
+"""Pixels at or above this grey level are ink for the stroke width."""
+TOLERANCE = np.array([0.2, 3.0])
+"""A steered sample is on target when each asked control is this close: 0.2 px, 3 degrees."""
+AIM = 0.9
+"""Samples are stepped again while off by more than this fraction of the tolerance: a margin
+against the next render's last-bit differences, at about one render less than a tighter aim."""
+MAX_ROUNDS = 8
+"""Secant steps after the first; the rare sample still off target then is kept as it is."""
+MAX_STEP = 3.0
+"""Largest move along a direction in one step, in latent units: a bad secant cannot fling a
+sample to the edge of the latent space."""
+LEGIBILITY_SHRINK = 0.5
+"""Legibility 1 multiplies the latents by 1 - LEGIBILITY_SHRINK."""
+
+
+def stroke_widths(images: np.ndarray) -> np.ndarray:
+    """float64 (n,): each uint8 image's stroke width in pixels (0 where there is no ink)."""
+    ink = np.asarray(images) >= INK_LEVEL
+    padded = np.pad(ink, ((0, 0), (1, 1), (1, 1)))  # the field's edge is paper
+    edges = (padded[:, 1:, :] != padded[:, :-1, :]).sum((1, 2)) + (padded[:, :, 1:] != padded[:, :, :-1]).sum((1, 2))
+    return 2.0 * ink.sum((1, 2)) / np.maximum(edges, 1)
+
+
+def slants(images: np.ndarray) -> np.ndarray:
+    """float64 (n,): each uint8 image's slant in degrees (positive leans right; 0 without ink)."""
+    weight = np.asarray(images, dtype=np.float64)
+    rows, cols = np.mgrid[0 : weight.shape[1], 0 : weight.shape[2]]
+    mass = np.maximum(weight.sum((1, 2)), 1e-12)
+    y = rows - ((weight * rows).sum((1, 2)) / mass)[:, None, None]
+    x = cols - ((weight * cols).sum((1, 2)) / mass)[:, None, None]
+    mu_xy = (weight * x * y).sum((1, 2)) / mass
+    mu_yy = (weight * y * y).sum((1, 2)) / mass
+    return np.degrees(np.arctan(-mu_xy / np.maximum(mu_yy, 1e-12)))
+
+
+def measure(images: np.ndarray) -> np.ndarray:
+    """float64 (n, 2): stroke width and slant of each image, in CONTROLS' order."""
+    return np.stack([stroke_widths(images), slants(images)], axis=1)
+
+
+@dataclass(frozen=True)
+class StyleSpace:
+    """What a model file says of its style, per digit: the linear fit of each control on z
+    (``intercept`` (10, 2), ``gradient`` (10, 2, latent_dim)), the plane steering moves in
+    (``directions`` (10, 2, latent_dim), orthonormal rows) and the range each control keeps the
+    digit legible in (``ranges`` (10, 2, 2): low and high, per digit and control)."""
+
+    intercept: np.ndarray
+    gradient: np.ndarray
+    directions: np.ndarray
+    ranges: np.ndarray
+
+    @classmethod
+    def from_metadata(cls, value: Any, latent_dim: int, where: str) -> StyleSpace:
+        try:
+            space = cls(**{name: np.asarray(value[name], dtype=np.float64)
+                           for name in ("intercept", "gradient", "directions", "ranges")})
+        except (TypeError, KeyError, ValueError):
+            raise ModelError(f"{where}: metadata 'style' must hold intercept, gradient, directions and ranges") from None
+        shapes = {"intercept": (10, 2), "gradient": (10, 2, latent_dim), "directions": (10, 2, latent_dim),
+                  "ranges": (10, 2, 2)}
+        for name, shape in shapes.items():
+            array = getattr(space, name)
+            if array.shape != shape or not np.isfinite(array).all():
+                raise ModelError(f"{where}: metadata style {name} must be finite numbers of shape {shape}, "
+                                 f"got {array.shape}")
+        return space
+
+    def as_json(self) -> dict[str, Any]:
+        """The metadata value: plain lists (float32 precision is plenty for a direction)."""
+        return {name: np.round(getattr(self, name), 7).tolist() for name in ("intercept", "gradient", "directions", "ranges")}
+
+    def info(self) -> dict[str, Any]:
+        """The controls and their ranges per digit, as --info lists them."""
+        controls = {name: {"unit": UNITS[name], "tolerance": float(TOLERANCE[i]),
+                           "range": {str(d): [float(v) for v in self.ranges[d, i]] for d in range(10)}}
+                    for i, name in enumerate(CONTROLS)}
+        controls["legibility"] = {"unit": "0-1", "range": [0.0, 1.0]}
+        return controls
+
+    def check(self, digit: int, targets: tuple[float | None, float | None], names: tuple[str, str]) -> None:
+        """InputError naming the range when a target lies outside ``digit``'s."""
+        for i, target in enumerate(targets):
+            low, high = self.ranges[digit, i]
+            if target is not None and not low <= target <= high:
+                raise InputError(f"{names[i]} for digit {digit} must be {_number(low)}-{_number(high)} "
+                                 f"{UNITS[CONTROLS[i]]} (legible there), got {_number(target)}")
+
+
+@dataclass(frozen=True)
+class Style:
+    """What a caller asks for: None leaves a control free. Checked by ``check_style``."""
+
+    stroke_width: float | None = None
+    slant: float | None = None
+    legibility: float | None = None
+
+    @property
+    def steered(self) -> bool:
+        return self.stroke_width is not None or self.slant is not None
+
+    @property
+    def targets(self) -> tuple[float | None, float | None]:
+        return self.stroke_width, self.slant
+
+
+NO_STYLE = Style()
+
+
+def check_style(stroke_width: object = None, slant: object = None, legibility: object = None,
+                names: tuple[str, str, str] = ("stroke_width", "slant", "legibility")) -> Style:
+    """A Style of finite numbers, legibility 0-1; ranges per digit are the model's (StyleSpace.check)."""
+    values = []
+    for value, name in zip((stroke_width, slant, legibility), names):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, np.number))
+                                  or not math.isfinite(float(value))):
+            raise InputError(f"{name} must be a number, got {value!r}")
+        values.append(None if value is None else float(value))
+    if values[2] is not None and not 0.0 <= values[2] <= 1.0:
+        raise InputError(f"{names[2]} must be a number from 0 to 1, got {_number(values[2])}")
+    return Style(*values)
+
+
+def legible(z: np.ndarray, legibility: float | None) -> np.ndarray:
+    """The latents pulled towards the typical hand: unchanged for None or 0."""
+    if not legibility:
+        return z
+    return (z * np.float32(1.0 - LEGIBILITY_SHRINK * legibility)).astype(np.float32)
+
+
+Render = Callable[[np.ndarray], np.ndarray]
+"""latents (n, latent_dim) float32 -> uint8 images (n, h, w), for one digit."""
+
+
+def steer(render: Render, z: np.ndarray, space: StyleSpace, digit: int,
+          targets: tuple[float | None, float | None]) -> tuple[np.ndarray, np.ndarray]:
+    """(latents, images): each sample of ``z`` moved in its digit's style plane until its measured
+    stroke width and slant are on ``targets`` (None: held where the first step leaves it).
+
+    Each sample's path depends on its own latent only (the renders are batch-invariant), so
+    seeds stay prefix-stable: 10 of 20 samples are the first 10 steered alone."""
+    directions = space.directions[digit]  # (2, d)
+    jacobian = space.gradient[digit] @ directions.T  # d(measure)/d(step), (2, 2), from the fit
+    asked = np.array([t is not None for t in targets])
+    goal = np.array([np.nan if t is None else float(t) for t in targets])
+    predicted = space.intercept[digit] + z.astype(np.float64) @ space.gradient[digit].T  # (n, 2)
+    step = np.clip(np.linalg.solve(jacobian, (np.where(asked, goal, predicted) - predicted).T).T, -MAX_STEP, MAX_STEP)
+    latents = _moved(z, step, directions)
+    images = render(latents)
+    measured = measure(images)
+    goal = np.where(asked, goal, measured)  # a free control stays where the fit's step left it
+    slopes = np.repeat(jacobian[None], len(z), axis=0)
+    for _ in range(MAX_ROUNDS):
+        error = goal - measured
+        rows = np.flatnonzero((np.abs(error) > AIM * TOLERANCE).any(axis=1))
+        if len(rows) == 0:
+            break
+        move = np.clip(_solve(slopes[rows], error[rows]), -MAX_STEP, MAX_STEP)
+        moved = _moved(z[rows], step[rows] + move, directions)
+        again = render(moved)
+        seen = measure(again)
+        slopes[rows] += _broyden(slopes[rows], move, seen - measured[rows])
+        step[rows] += move
+        latents[rows], images[rows], measured[rows] = moved, again, seen
+    return latents, images
+
+
+def _moved(z: np.ndarray, step: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    return (z.astype(np.float64) + step @ directions).astype(np.float32)
+
+
+def _solve(slopes: np.ndarray, error: np.ndarray) -> np.ndarray:
+    """Each row's step for its error, by its own 2x2 slopes; a singular one steps by the pseudo-inverse."""
+    try:
+        return np.linalg.solve(slopes, error[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        return np.einsum("nij,nj->ni", np.linalg.pinv(slopes), error)
+
+
+def _broyden(slopes: np.ndarray, step: np.ndarray, change: np.ndarray) -> np.ndarray:
+    """Broyden's rank-one update: the slopes that explain the change the last step made."""
+    predicted = np.einsum("nij,nj->ni", slopes, step)
+    norm = np.maximum((step * step).sum(axis=1), 1e-12)
+    return (change - predicted)[:, :, None] * step[:, None, :] / norm[:, None, None]
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"

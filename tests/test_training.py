@@ -140,7 +140,8 @@ def test_time_budget_cap_says_it_cut_the_run_short(tmp_path, mnist_dir):
     (["--set", "coverage_weight=-1"], "coverage_weight"), (["--set", "coverage_every=0"], "coverage_every"),
     (["--set", "coverage_candidates=1"], "coverage_candidates"), (["--set", "critic_lr_ratio=0"], "critic_lr_ratio"),
     (["--set", "topk_gamma=1.5"], "topk_gamma"), (["--set", "topk_min=0"], "topk_min"),
-    (["--set", "coverage_weight=lots"], "coverage_weight"),
+    (["--set", "coverage_weight=lots"], "coverage_weight"), (["--set", "coverage_weight=nan"], "coverage_weight"),
+    (["--set", "topk_gamma=0"], "topk_gamma"), (["--set", "topk_min=1.5"], "topk_min"),
 ])
 def test_bad_training_options_are_one_line(tmp_path, mnist_dir, args, expected):
     result = _train(tmp_path / "run", mnist_dir, *args, check=False)
@@ -282,3 +283,79 @@ def test_a_snapshot_at_the_last_step_measures_standing_statistics_once(tmp_path,
     train(config, RunOptions(out=tmp_path / "run", data_dir=str(mnist_dir), threads=1, snapshot_every=3))
     assert len(calls) == 1  # step 3 is both the snapshot and the end
     assert (tmp_path / "run" / "snapshots" / "step_000003.pt").exists()
+
+
+def _train_in_process(tmp_path, mnist_dir, monkeypatch, **recipe):
+    """A short run of 128 images (4 batches, 2 generator steps an epoch) in this process; the EMA's
+    standing statistics are skipped, since what these tests watch never reads them."""
+    from mnistgen.training import train as train_module
+    from mnistgen.training.train import RunOptions, TrainConfig
+
+    monkeypatch.setattr(train_module, "standing_statistics", lambda ema: None)
+    config = TrainConfig(batch_size=32, limit=128, seed=3, **recipe)
+    train_module.train(config, RunOptions(out=tmp_path / "run", data_dir=str(mnist_dir), threads=1))
+
+
+def test_top_k_fraction_follows_its_schedule():
+    from mnistgen.training.config import TrainConfig
+
+    config = TrainConfig(topk_gamma=0.5, topk_min=0.2)
+    assert [config.topk_fraction(epoch) for epoch in range(5)] == pytest.approx([1.0, 0.5, 0.25, 0.2, 0.2])
+    assert TrainConfig().topk_fraction(100) == 1.0  # the defaults keep every fake
+
+
+def test_top_k_reaches_each_generator_step_with_its_epochs_share(tmp_path, mnist_dir, monkeypatch):
+    from mnistgen.training import train as train_module
+
+    kept = []
+    loss = train_module.generator_loss
+    monkeypatch.setattr(train_module, "generator_loss",
+                        lambda *args, keep=1.0, **kwargs: kept.append(keep) or loss(*args, keep=keep, **kwargs))
+    _train_in_process(tmp_path, mnist_dir, monkeypatch, epochs=4, topk_gamma=0.5, topk_min=0.3)
+    assert kept == pytest.approx([1.0, 1.0, 0.5, 0.5, 0.3, 0.3, 0.3, 0.3])  # two generator steps an epoch
+
+
+def test_coverage_term_runs_on_its_schedule_with_its_candidates_and_weight(tmp_path, mnist_dir, monkeypatch):
+    from mnistgen.training import train as train_module
+    from mnistgen.training.train import Trainer
+
+    shapes, added = [], []
+
+    def coverage(generator, critic, real, digit, candidates):
+        shapes.append(tuple(candidates.shape))
+        return torch.tensor(1000.0)  # a constant: what reaches the loss is then its weight
+
+    def adversarial(*args, **kwargs):
+        value = train_loss(*args, **kwargs)
+        added.append(-value.item())
+        return value
+
+    def step(self, *args):
+        total = generator_step(self, *args)
+        added[-1] += total
+        return total
+
+    train_loss, generator_step = train_module.generator_loss, Trainer._generator_step
+    monkeypatch.setattr(train_module, "coverage_loss", coverage)
+    monkeypatch.setattr(train_module, "generator_loss", adversarial)
+    monkeypatch.setattr(Trainer, "_generator_step", step)
+    _train_in_process(tmp_path, mnist_dir, monkeypatch, epochs=4, coverage_weight=0.5, coverage_every=3,
+                      coverage_candidates=5)
+    assert shapes == [(32, 5, 64)] * 3
+    # generator steps 0, 3 and 6 add 0.5 x 1000; the others nothing
+    assert added == pytest.approx([500, 0, 0, 500, 0, 0, 500, 0], abs=0.01)
+
+
+@pytest.mark.parametrize("field, values", [
+    ("coverage_weight", [-0.1, float("nan"), float("inf")]), ("mode_seeking_weight", [-1.0, float("nan")]),
+    ("coverage_every", [0, -1]), ("coverage_candidates", [1, 0]),
+    ("critic_lr_ratio", [0.0, -2.0, float("nan"), float("inf")]),
+    ("topk_gamma", [0.0, 1.5, float("nan")]), ("topk_min", [0.0, -0.5, 1.01, float("nan")]),
+])
+def test_the_model_terms_refuse_values_outside_their_range(field, values):
+    from mnistgen.training.config import TrainConfig
+
+    for value in values:
+        with pytest.raises(ValueError, match=field):
+            TrainConfig(**{field: value})
+    TrainConfig(**{field: {"coverage_every": 1, "coverage_candidates": 2}.get(field, 1.0)})  # the edge is allowed

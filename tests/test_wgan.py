@@ -241,3 +241,39 @@ def test_coverage_loss_is_zero_on_a_real_image_the_generator_draws_and_pulls_tow
     loss = coverage_loss(generator, critic, real, digit, torch.randn(4, 5, 4))
     loss.backward()
     assert loss.item() > 0 and generator.project.weight.grad.abs().sum() > 0
+
+
+def test_top_k_gradients_reach_only_the_selected_fakes():
+    fake = torch.tensor([0.0, 3.0, 1.0, 2.0]).view(4, 1, 1, 1).requires_grad_(True)
+    generator_loss(_ScoreAndLogits(), fake, torch.zeros(4, dtype=torch.long), keep=0.5).backward()
+    # the loss is -(score_1 + score_3) / 2 and a score is the pixel itself: -1/2 for the kept fakes only
+    assert fake.grad.flatten().tolist() == pytest.approx([0.0, -0.5, 0.0, -0.5])
+
+
+class _DigitGenerator(nn.Module):
+    """G(z, y) = an image whose pixels are z's first value plus 10 y, recording the digits it drew:
+    the same latent draws a different image for each digit, as the real generator's does."""
+
+    def __init__(self):
+        super().__init__()
+        self.digits: list[list[int]] = []
+
+    def forward(self, z, digit):
+        self.digits.append(digit.tolist())
+        return (z[:, :1] + 10 * digit[:, None].float()).view(-1, 1, 1, 1).expand(-1, 1, 2, 2)
+
+
+def test_coverage_candidates_are_drawn_as_their_real_images_digits():
+    # each real digit has one candidate that draws it exactly when rendered as that digit;
+    # rendered as the other row's digit, another candidate lies nearest
+    candidates = torch.tensor([[[5.0], [0.5], [2.0]], [[0.0], [2.0], [9.0]]])
+    digit = torch.tensor([3, 7])
+    real = torch.tensor([30.5, 72.0]).view(2, 1, 1, 1).expand(-1, 1, 2, 2)
+    generator = _DigitGenerator()
+    picked = nearest_latents(generator, _FeatureCritic(), real, digit, candidates)
+    assert generator.digits == [[3, 3, 3, 7, 7, 7]]
+    assert picked.flatten().tolist() == pytest.approx([0.5, 2.0])
+    generator = _DigitGenerator()
+    loss = coverage_loss(generator, _FeatureCritic(), real, digit, candidates)
+    assert generator.digits[-1] == [3, 7]  # the pulled samples are drawn as their own digits too
+    assert loss.item() == pytest.approx(0.0, abs=1e-7)

@@ -7,6 +7,7 @@ row of the experiment tables in docs/training.md is one command line.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field, fields, replace
@@ -86,12 +87,14 @@ class TrainConfig:
                              f"{self.lr_decay_to}")
         if not 0.0 <= self.ema_decay <= 1.0:
             raise ValueError(f"ema_decay must be in 0..1, not {self.ema_decay}")
-        if self.coverage_weight < 0:
-            raise ValueError(f"coverage_weight must be >= 0, not {self.coverage_weight}")
+        for name in ("coverage_weight", "mode_seeking_weight"):
+            # a NaN would pass a plain "< 0" and turn every weight into NaN at the first step
+            if not 0.0 <= getattr(self, name) < math.inf:
+                raise ValueError(f"{name} must be a finite number >= 0, not {getattr(self, name)}")
         if self.coverage_candidates < 2:
             raise ValueError(f"coverage_candidates must be at least 2, not {self.coverage_candidates}")
-        if not self.critic_lr_ratio > 0:
-            raise ValueError(f"critic_lr_ratio must be > 0, not {self.critic_lr_ratio}")
+        if not 0.0 < self.critic_lr_ratio < math.inf:
+            raise ValueError(f"critic_lr_ratio must be a finite number > 0, not {self.critic_lr_ratio}")
         for name in ("topk_gamma", "topk_min"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1], not {getattr(self, name)}")

@@ -2,6 +2,7 @@
 
     python docs/pictures.py [--out docs] [--data-dir ../shared/mnist]
 
+stroke_width.png and slant.png (docs/style.md) need a model with its style fit (mnistgen-export --style).
 handwriting.png (docs/handwriting.md) also needs the shipped encoder and the MNIST test digits,
 and real_8.png, real_7.png and real_2.png (docs/training.md) the MNIST test digits.
 """
@@ -46,6 +47,20 @@ def handwriting(generator: Generator, data_dir: Path | None) -> np.ndarray:
     return np.concatenate(rows, axis=0)
 
 
+def style_rows(generator: Generator, control: str, steps: int = 9) -> np.ndarray:
+    """One hand per digit (a row), steered from the low end of the digit's range of ``control``
+    (stroke_width or slant) to its high end, left to right: mnistgen D --stroke-width / --slant."""
+    index = ("stroke_width", "slant").index(control)
+    hands = np.random.default_rng(SEED).standard_normal((10, generator.latent_dim), dtype=np.float32)
+    rows = []
+    for digit in range(10):
+        low, high = generator.style_space().ranges[digit, index]
+        targets = np.linspace(low, high, steps)
+        row = generator.generate(digit, latents=np.repeat(hands[digit : digit + 1], steps, axis=0), **{control: targets})
+        rows.append(np.concatenate(list(row), axis=1))
+    return np.concatenate(rows, axis=0)
+
+
 def real_grids(data_dir: Path | None) -> dict[str, np.ndarray]:
     """real_D.png for each close-up digit: its first 100 MNIST test images, in the test set's order."""
     test = load_split("test", data_dir)
@@ -72,6 +87,8 @@ def main() -> None:
         "morph.png": images.strip(generator.morph(3, 8, steps=12, seed=SEED)),
         "walk.png": images.strip(generator.style_walk(4, steps=12, seed=SEED)),
         "verified.png": images.strip(generator.generate(7, count=12, seed=SEED, verify=True)),
+        "stroke_width.png": style_rows(generator, "stroke_width"),
+        "slant.png": style_rows(generator, "slant"),
         **{f"hundred_{digit}.png": images.grid(generator.generate(digit, count=100, seed=CLOSE_UP_SEED))
            for digit in CLOSE_UP_DIGITS},
         **real_grids(args.data_dir),

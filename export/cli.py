@@ -1,4 +1,4 @@
-"""mnistgen-export CHECKPOINT [--out PATH] [--eval-json FILE] [--weights PATH] [--latent-scale S] [--generator PATH]."""
+"""mnistgen-export CHECKPOINT [--out PATH] [--eval-json FILE] [--weights PATH] [--latent-scale S] [--style] [--generator PATH]."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,6 +34,10 @@ def export(
     weights: Optional[Path] = typer.Option(
         None, "--weights", help="Also write the weights the parity tests compare with here: the slim EMA generator (models/generator.pt) or the encoder (models/encoder.pt)."
     ),
+    style: bool = typer.Option(
+        False, "--style", help="Generator only: fit the stroke width and slant controls (mnistgen --stroke-width, "
+                               "--slant) into the model's metadata, with their legible range per digit (minutes)."
+    ),
     generator: Optional[Path] = typer.Option(
         None, "--generator", help="Encoder only: the generator .onnx it is paired with (checked to be the one it "
                                   "was trained against; its sha256 goes into the metadata). Default models/generator.onnx."
@@ -41,7 +45,7 @@ def export(
 ) -> None:
     """Export a checkpoint to a single-file ONNX model, verified against torch before it is written."""
     try:
-        path = export_checkpoint(checkpoint, out, eval_json, weights, latent_scale, generator)
+        path = export_checkpoint(checkpoint, out, eval_json, weights, latent_scale, generator, style)
     except CheckpointError as error:
         raise console.fail(PROG, str(error), BAD_INPUT) from None
     except ExportError as error:

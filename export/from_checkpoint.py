@@ -54,12 +54,14 @@ def export_checkpoint(
     weights_out: str | os.PathLike | None = None,
     latent_scale: float | None = None,
     generator: str | os.PathLike | None = None,
+    style: bool = False,
 ) -> Path:
     """Every input is checked before the slow export, so bad input fails fast and writes nothing.
 
     ``weights_out`` also writes the slim checkpoint (EMA generator and config only; an encoder
     checkpoint as it is) that ships beside the ONNX file so the parity tests can compare the two. ``generator`` is the generator
     .onnx an encoder is paired with (encoder checkpoints only; default models/generator.onnx).
+    ``style`` fits the stroke width and slant controls into a generator's metadata (mnistgen.export.style).
     """
     evaluation = read_evaluation(eval_json) if eval_json is not None else None
     state = load_checkpoint(checkpoint)
@@ -75,7 +77,11 @@ def export_checkpoint(
         check_destination(weights_out)
     if generator is not None and state["kind"] != "encoder":
         raise ExportError("--generator applies to encoder checkpoints only (the generator it is paired with)")
+    if style and state["kind"] != "gan":
+        raise ExportError("--style applies to gan checkpoints only (it fits the generator's style controls)")
     extra: dict = {} if latent_scale is None else {"latent_scale": latent_scale}
+    if style:
+        extra["style"] = True
     if state["kind"] == "encoder":
         extra["generator"] = DEFAULT_GENERATOR if generator is None else Path(generator)
     path = EXPORTERS[state["kind"]](state, out_path, evaluation, source=str(checkpoint), **extra)

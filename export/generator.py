@@ -141,9 +141,14 @@ def generator_model(state: dict[str, Any], evaluation: str | None = None, source
 
 def export_generator(
     state: dict[str, Any], out_path: str | os.PathLike, evaluation: str | None = None, source: str = "checkpoint",
-    latent_scale: float = 1.0,
+    latent_scale: float = 1.0, style: bool = False,
 ) -> Path:
-    """Export, verify against torch, then write atomically; raises ExportError/CheckpointError."""
+    """Export, verify against torch, then write atomically; raises ExportError/CheckpointError.
+    ``style``: fit the style controls into the metadata (mnistgen.export.style, a few minutes)."""
     check_destination(out_path)
     model = generator_model(state, evaluation, source, latent_scale)
+    if style:
+        from mnistgen.export.style import with_style  # deferred: it opens the runtime's sessions
+
+        model = with_style(model, None)
     return write_atomic(out_path, model.SerializeToString())

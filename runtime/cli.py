@@ -49,8 +49,10 @@ from mnistgen.limits import (
 from mnistgen.model_file import resolve_model_path
 from mnistgen.outputs import Artifact, named_outputs, write_directory, write_stdout
 from mnistgen.progress import bar_for
+from mnistgen.style import check_style
 
 PROG = "mnistgen"
+STYLE_OPTIONS = ("--stroke-width", "--slant", "--legibility")
 FORMATS = ("png", "npy", "gif")
 STDOUT = "-"
 SHORT_SHA256 = 12  # hex digits of a model's sha256 in --version: enough to tell shipped models apart
@@ -88,6 +90,9 @@ def command(
     like_digit: Optional[str] = typer.Option(None, "--like-digit", metavar="D", help="The digit the --like picture shows (default: the classifier reads it)."),
     spread: Optional[str] = typer.Option(None, "--spread", metavar="X", help=f"With --like and --count > 1: how far the other samples stray from the hand, 0-1 (1 = random hands), default {DEFAULT_SPREAD}."),
     encoder: Optional[str] = typer.Option(None, "--encoder", help="Encoder .onnx for --like; default: the shipped one."),
+    stroke_width: Optional[str] = typer.Option(None, "--stroke-width", metavar="PX", help="Every sample's stroke width in pixels, within the digit's range (--info lists them)."),
+    slant: Optional[str] = typer.Option(None, "--slant", metavar="DEG", help="Every sample's slant in degrees from vertical, positive leaning right, within the digit's range."),
+    legibility: Optional[str] = typer.Option(None, "--legibility", metavar="L", help="0-1: how close to the typical hand (0, the default: the model's own spread; 1: half of it)."),
 ) -> None:
     try:
         _check_extra_arguments(digits, ctx.args)
@@ -98,6 +103,7 @@ def command(
             digits, count=count, seed=seed, out=out, grid=grid, format=format, model=model, classifier=classifier,
             threads=threads, quiet=quiet, verify=verify, min_confidence=min_confidence, morph=morph, steps=steps,
             style_walk=style_walk, like=like, like_digit=like_digit, spread=spread, encoder=encoder,
+            stroke_width=stroke_width, slant=slant, legibility=legibility,
         )
         _execute(request)
     except (InputError, ModelError) as exc:
@@ -128,25 +134,34 @@ def _pictures(request: Request) -> np.ndarray:
     if request.like is not None:
         return _in_hand(request)
     generator = Generator(request.model, threads=request.threads, classifier=request.classifier, encoder=request.encoder)
+    style = _style(generator, request)
     if request.morph is not None:
-        return generator.morph(int(request.digits), request.morph, request.steps, request.seed)
+        return generator.morph(int(request.digits), request.morph, request.steps, request.seed, **style)
     if request.style_walk:
-        return generator.style_walk(int(request.digits), request.steps, request.seed)
+        return generator.style_walk(int(request.digits), request.steps, request.seed, **style)
     if len(request.digits) > 1:
-        return generator.number(request.digits, request.count, request.seed)
+        return generator.number(request.digits, request.count, request.seed, **style)
     progress = bar_for(f"digit {request.digits}", request.count, request.quiet)
     return generator.generate(
         int(request.digits), request.count, request.seed,
-        verify=request.verify, min_confidence=request.min_confidence, progress=progress,
+        verify=request.verify, min_confidence=request.min_confidence, progress=progress, **style,
     )
+
+
+def _style(generator: Generator, request: Request) -> dict[str, float | None]:
+    """The style options as the API's keywords, checked against the model's ranges first, so a
+    refusal names the options as typed (--slant for digit 7 must be ...)."""
+    checked = generator.style(request.digits, *request.style, names=STYLE_OPTIONS)  # a morph: as DIGIT shows it
+    return {"stroke_width": checked.stroke_width, "slant": checked.slant, "legibility": checked.legibility}
 
 
 def _in_hand(request: Request) -> np.ndarray:
     """The request written in the hand of its --like picture."""
     hand, generator = _hand(request)
+    style = _style(generator, request)
     if request.morph is not None:
-        return generator.morph(int(request.digits), request.morph, request.steps, latent=hand.latent)
-    return generator.in_hand(request.digits, hand, request.count, request.spread, request.seed)
+        return generator.morph(int(request.digits), request.morph, request.steps, latent=hand.latent, **style)
+    return generator.in_hand(request.digits, hand, request.count, request.spread, request.seed, **style)
 
 
 def _hand(request: Request) -> tuple[Hand, Generator]:
@@ -211,9 +226,11 @@ def info_report(generator: Generator, encoder: Optional[str], hand_cache: bool =
         "model_file": identity["file"],
         "model_sha256": identity["sha256"],
         "capabilities": list(generator.capabilities),
+        **({"style": generator.style_space().info()} if "style" in generator.capabilities else {}),
         "encoder": _encoder_info(generator, encoder),
         **({"hand_cache": _hand_cache_info()} if hand_cache else {}),
         "model_capabilities": metadata.pop("capabilities", None),
+        **({"style_fit": "the stroke width and slant fit per digit (see style)"} if metadata.pop("style", None) else {}),
         "limits": {"count": MAX_COUNT, "number_length": MAX_NUMBER_LENGTH, "steps": [MIN_STEPS, MAX_STEPS]},
         **metadata,
     }
@@ -277,6 +294,8 @@ class Request:
     like_digit: int | None = None
     spread: float = DEFAULT_SPREAD
     encoder: str | None = None
+    style: tuple[float | None, float | None, float | None] = (None, None, None)
+    """--stroke-width, --slant and --legibility; their ranges are the model's, checked once it is open."""
 
     @property
     def to_stdout(self) -> bool:
@@ -314,6 +333,9 @@ def build_request(
     like_digit: str | None = None,
     spread: str | None = None,
     encoder: str | None = None,
+    stroke_width: str | None = None,
+    slant: str | None = None,
+    legibility: str | None = None,
 ) -> Request:
     """Check each option, then the combinations; InputError names the first problem, by the
     option as typed (--count, not the API's count).
@@ -327,6 +349,7 @@ def build_request(
     count, seed, threads, morph, steps, like_digit = (
         number(text, int) for text in (count, seed, threads, morph, steps, like_digit))
     min_confidence, spread = number(min_confidence, float), number(spread, float)
+    style = check_style(*(number(text, float) for text in (stroke_width, slant, legibility)), names=STYLE_OPTIONS)
     sequence = morph is not None or style_walk
     if morph is not None and style_walk:
         raise InputError("--morph and --style-walk are alternatives: give one")
@@ -362,6 +385,7 @@ def build_request(
         like_digit=None if like_digit is None else check_digit(like_digit, "--like-digit"),
         spread=check_spread(DEFAULT_SPREAD if spread is None else spread, "--spread"),
         encoder=encoder,
+        style=(style.stroke_width, style.slant, style.legibility),
     )
     _check_output(request)
     return request

@@ -20,6 +20,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import math
 import os
 import struct
 import zipfile
@@ -77,6 +78,8 @@ class Request:
     format: str
     verify: bool
     min_confidence: float | None  # None without verify
+    style_ranges: tuple[tuple[float, float] | None, tuple[float, float] | None] = (None, None)
+    """Stroke width and slant ranges each sample's target is drawn from, uniformly (None: free)."""
 
     @property
     def count(self) -> int:
@@ -84,9 +87,13 @@ class Request:
 
 
 def check_request(per_digit: object, seed: object = None, split: object = "train", format: object = "idx",
-                  verify: bool = False, min_confidence: object = None) -> Request:
+                  verify: bool = False, min_confidence: object = None, stroke_width_range: object = None,
+                  slant_range: object = None,
+                  names: tuple[str, str] = ("stroke_width_range", "slant_range")) -> Request:
     """InputError names the first bad argument and what is accepted. ``seed`` None draws a fresh
-    one (recorded in the manifest, so the dataset can be made again)."""
+    one (recorded in the manifest, so the dataset can be made again). ``stroke_width_range`` and
+    ``slant_range`` (low, high) draw each sample's target uniformly: augmentation with labels,
+    each digit's draw kept within its legible range (check_style_ranges, once the model is open)."""
     per_digit = check_count(per_digit, limit=MAX_PER_DIGIT, name="per_digit")
     seed = fresh_seed() if seed is None else check_seed(seed)
     if split not in SPLITS:
@@ -97,7 +104,60 @@ def check_request(per_digit: object, seed: object = None, split: object = "train
         raise InputError("min_confidence applies only with verify")
     if verify:
         min_confidence = check_min_confidence(DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence)
-    return Request(per_digit, seed, split, format, bool(verify), min_confidence)
+    ranges = tuple(_check_range(value, name) for value, name in zip((stroke_width_range, slant_range), names))
+    if verify and any(ranges):
+        raise InputError(f"{names[0]} and {names[1]} do not combine with verify: each drawn target belongs to "
+                         "its sample, which verify could discard")
+    return Request(per_digit, seed, split, format, bool(verify), min_confidence, ranges)
+
+
+def _check_range(value: object, name: str) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)):
+        raise InputError(f"{name} must be two numbers LOW:HIGH, got {value!r}")
+    try:
+        low, high = (float(part) for part in value)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be two numbers LOW:HIGH, got {value!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+        raise InputError(f"{name} must be two finite numbers LOW:HIGH with LOW <= HIGH, got {low:g}:{high:g}")
+    return low, high
+
+
+def digit_ranges(generator: Generator, request: Request, names: tuple[str, str] = ("stroke_width_range", "slant_range")
+                 ) -> list[list[tuple[float, float] | None]]:
+    """Per digit, the request's ranges within the model's legible range for that digit: InputError
+    when a digit's range and the asked one do not meet."""
+    if not any(request.style_ranges):
+        return [[None, None] for _ in range(DIGITS)]
+    space = generator.style_space()
+    out = []
+    for digit in range(DIGITS):
+        row: list[tuple[float, float] | None] = []
+        for control, (asked, name) in enumerate(zip(request.style_ranges, names)):
+            if asked is None:
+                row.append(None)
+                continue
+            low, high = space.ranges[digit, control]
+            if asked[0] > high or asked[1] < low:
+                raise InputError(f"{name} {asked[0]:g}:{asked[1]:g} misses digit {digit}'s legible range "
+                                 f"{low:g}:{high:g} (mnistgen --info lists each digit's)")
+            row.append((max(asked[0], float(low)), min(asked[1], float(high))))
+        out.append(row)
+    return out
+
+
+def digit_targets(request: Request, ranges: list[list[tuple[float, float] | None]], digit: int) -> np.ndarray:
+    """float64 (per_digit, 2): digit's samples' targets, in order, NaN for a free control; from a
+    stream of their own, so the latents (digit_seed) are those of the same dataset unsteered."""
+    rng = np.random.default_rng(np.random.SeedSequence(entropy=request.seed, spawn_key=(digit, 1)))
+    draws = rng.random((request.per_digit, 2))
+    targets = np.full((request.per_digit, 2), np.nan)
+    for control, bounds in enumerate(ranges[digit]):
+        if bounds is not None:
+            targets[:, control] = bounds[0] + draws[:, control] * (bounds[1] - bounds[0])
+    return targets
 
 
 def fresh_seed() -> int:
@@ -142,13 +202,16 @@ class _DigitStream:
             yield part
 
 
-def chunks(generator: Generator, request: Request, labels: np.ndarray) -> Iterator[np.ndarray]:
-    """The images for ``labels`` (shuffled_labels), CHUNK at a time, each from its digit's stream."""
+def chunks(generator: Generator, request: Request, labels: np.ndarray,
+           targets: list[np.ndarray] | None = None) -> Iterator[np.ndarray]:
+    """The images for ``labels`` (shuffled_labels), CHUNK at a time, each from its digit's stream;
+    ``targets`` (digit_targets per digit) steer each sample to its own stroke width and slant."""
     streams = [
         _DigitStream(generator.batches(
             digit, request.per_digit, digit_seed(request.seed, digit),
             verify=request.verify,
             min_confidence=DEFAULT_MIN_CONFIDENCE if request.min_confidence is None else request.min_confidence,
+            **({} if targets is None else _per_sample(targets[digit])),
         ))
         for digit in range(DIGITS)
     ]
@@ -187,6 +250,25 @@ def dataset_arrays(
         if progress is not None:
             progress(done, len(labels))
     return images, labels
+
+
+def _per_sample(targets: np.ndarray) -> dict[str, np.ndarray]:
+    return {name: targets[:, control] for control, name in enumerate(("stroke_width", "slant"))
+            if not np.isnan(targets[:, control]).all()}
+
+
+def _style_entry(request: Request, ranges: list, targets: list[np.ndarray] | None, labels: np.ndarray,
+                 measured: np.ndarray) -> dict[str, Any]:
+    """The manifest's record of the augmentation: the ranges asked and used per digit, and each
+    image's target and measured (stroke width, slant), in file order (null: a free control)."""
+    ordered = np.full((len(labels), 2), np.nan)
+    assert targets is not None
+    for digit in range(DIGITS):
+        ordered[labels == digit] = targets[digit]
+    as_lists = lambda array: [[None if np.isnan(v) else round(float(v), 4) for v in row] for row in array]  # noqa: E731
+    return {"stroke_width_range": request.style_ranges[0], "slant_range": request.style_ranges[1],
+            "digit_ranges": ranges, "columns": ["stroke_width", "slant"],
+            "targets": as_lists(ordered), "measured": as_lists(measured)}
 
 
 # --- writing: IDX or npz, checksummed on the way, all files at once ---------------------------
@@ -266,6 +348,8 @@ def write_dataset(
     min_confidence: float | None = None,
     force: bool = False,
     progress: Progress | None = None,
+    stroke_width_range: tuple[float, float] | None = None,
+    slant_range: tuple[float, float] | None = None,
 ) -> list[Path]:
     """Write ``per_digit`` generated images of each digit to ``out_dir`` (created if missing)
     and return the paths written, manifest.json last.
@@ -274,8 +358,10 @@ def write_dataset(
     split's files (or the split in its manifest) is refused unless ``force``; another split is
     added beside them and to the same manifest. InputError for bad arguments, ModelError for a
     bad model, VerificationError when ``verify`` runs out of draws; nothing is written then.
+    ``stroke_width_range`` and ``slant_range`` (low, high): each sample steered to its own target,
+    drawn uniformly, and the manifest records every target and measured value (check_request).
     """
-    request = check_request(per_digit, seed, split, format, verify, min_confidence)
+    request = check_request(per_digit, seed, split, format, verify, min_confidence, stroke_width_range, slant_range)
     out, kept_splits = check_destination(out_dir, request, force, f"output directory {out_dir}")
     generator = Generator() if generator is None else generator
     return write_files(out, request, generator, kept_splits, progress)
@@ -296,7 +382,13 @@ def write_files(out: Path, request: Request, generator: Generator, kept_splits: 
     """The writing half of write_dataset, for callers that ran check_request and check_destination."""
     labels = shuffled_labels(request.per_digit, request.seed)
     shape = (len(labels), *generator.image_shape)
-    parts = _image_parts(chunks(generator, request, labels), len(labels), progress)
+    ranges = digit_ranges(generator, request)
+    targets = [digit_targets(request, ranges, d) for d in range(DIGITS)] if any(request.style_ranges) else None
+    measured: list[np.ndarray] = []
+    images = chunks(generator, request, labels, targets)
+    if targets is not None:
+        images = _measuring(images, measured)
+    parts = _image_parts(images, len(labels), progress)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_files(out) as files:
         if request.format == "npz":
@@ -310,11 +402,22 @@ def write_files(out: Path, request: Request, generator: Generator, kept_splits: 
             }
             written[images_name]["items"] = written[labels_name]["items"] = len(labels)
         entry = _split_entry(request, generator, labels, written)
+        if targets is not None:
+            entry["style"] = _style_entry(request, ranges, targets, labels, np.concatenate(measured))
         manifest = {"kind": MANIFEST_KIND, "format_version": MANIFEST_VERSION,
                     "splits": {**kept_splits, request.split: entry}}
         with files.writer(MANIFEST) as stream:
             stream.write((json.dumps(manifest, indent=2) + "\n").encode())
     return files.paths
+
+
+def _measuring(chunks: Iterable[np.ndarray], measured: list[np.ndarray]) -> Iterator[np.ndarray]:
+    """The chunks as they come, each one's (stroke width, slant) appended to ``measured``."""
+    from mnistgen.style import measure
+
+    for chunk in chunks:
+        measured.append(measure(chunk))
+        yield chunk
 
 
 def _with_header(header: bytes, parts: Iterable[bytes]) -> Iterator[bytes]:

@@ -29,6 +29,7 @@ from mnistgen.limits import (
 from mnistgen.progress import bar_for
 
 PROG = "mnistgen-dataset"
+RANGE_OPTIONS = ("--stroke-width-range", "--slant-range")
 
 # plain help and no rich tracebacks, as for `mnistgen`: one-line errors, fast start
 app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
@@ -52,13 +53,19 @@ def command(
     threads: Optional[str] = typer.Option(None, "--threads", metavar="T", help="onnxruntime threads, > 0; default: onnxruntime's choice."),
     force: bool = typer.Option(False, "--force", help="Replace a dataset of this split already in OUT_DIR."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, and do not print the paths written."),
+    stroke_width_range: Optional[str] = typer.Option(
+        None, "--stroke-width-range", metavar="LOW:HIGH", help="Steer each sample to a stroke width drawn uniformly from LOW:HIGH px (within each digit's legible range); the manifest records each target and measured value."),
+    slant_range: Optional[str] = typer.Option(
+        None, "--slant-range", metavar="LOW:HIGH", help="Steer each sample to a slant drawn uniformly from LOW:HIGH degrees, likewise."),
 ) -> None:
     try:
         if out_dir is None:
             raise InputError("OUT_DIR is required: the directory to write the dataset to")
-        request, threads = _check_options(per_digit, seed, split, format, verify, min_confidence, threads)
+        request, threads = _check_options(per_digit, seed, split, format, verify, min_confidence, threads,
+                                          stroke_width_range, slant_range)
         out, kept_splits = dataset.check_destination(out_dir, request, force, f"OUT_DIR {out_dir}")
         generator = Generator(model, threads=threads, classifier=classifier)
+        dataset.digit_ranges(generator, request, RANGE_OPTIONS)  # refused before anything is made
         progress = bar_for("writing dataset", request.count, quiet)
         paths = dataset.write_files(out, request, generator, kept_splits, progress)
     except (InputError, ModelError) as exc:
@@ -73,7 +80,8 @@ def command(
 
 
 def _check_options(per_digit: Optional[str], seed: Optional[str], split: str, format: str, verify: bool,
-                   min_confidence: Optional[str], threads: Optional[str]) -> tuple[dataset.Request, Optional[int]]:
+                   min_confidence: Optional[str], threads: Optional[str], stroke_width_range: Optional[str] = None,
+                   slant_range: Optional[str] = None) -> tuple[dataset.Request, Optional[int]]:
     """The options checked in dataset.check_request's order, each refusal naming the option as typed
     (--per-digit, not the API's per_digit); check_request then builds the request from the values."""
     if per_digit is None:
@@ -86,8 +94,18 @@ def _check_options(per_digit: Optional[str], seed: Optional[str], split: str, fo
         if not verify:
             raise InputError("--min-confidence applies only with --verify")
         min_confidence = check_min_confidence(number(min_confidence, float), "--min-confidence")
-    request = dataset.check_request(per_digit, seed, split, format, verify, min_confidence)
+    ranges = [None if text is None else _split_range(text) for text in (stroke_width_range, slant_range)]
+    request = dataset.check_request(per_digit, seed, split, format, verify, min_confidence, *ranges, names=RANGE_OPTIONS)
     return request, check_threads(number(threads, int), "--threads")
+
+
+def _split_range(text: str) -> object:
+    """LOW:HIGH as two numbers (a negative LOW too: -25:30), else the text, which check_request refuses."""
+    low, colon, high = text.partition(":")
+    try:
+        return (float(low), float(high)) if colon else text
+    except ValueError:
+        return text
 
 
 def main(argv: Optional[list[str]] = None) -> None:

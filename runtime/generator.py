@@ -38,6 +38,7 @@ from mnistgen.limits import (
     check_threads,
 )
 from mnistgen.model_file import GeneratorSpec, open_session, read_generator_spec, resolve_model_path
+from mnistgen.style import NO_STYLE, Style, StyleSpace, check_style, legible, steer
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -85,6 +86,7 @@ class Generator:
         self._encoder_source = encoder
         self._encoder: Encoder | None = None
         self._encoder_lock = threading.Lock()
+        self._style_space: StyleSpace | None = None
 
     @property
     def path(self) -> Path:
@@ -107,7 +109,30 @@ class Generator:
     @property
     def capabilities(self) -> tuple[str, ...]:
         """What this runtime can do with this model."""
-        return ("generate", "numbers", "verify") + (("morph",) if self.spec.can_morph else ()) + ("style-walk",)
+        return (("generate", "numbers", "verify") + (("morph",) if self.spec.can_morph else ()) + ("style-walk",)
+                + (("style",) if "style" in dict(self.spec.raw_metadata) else ()))
+
+    def style_space(self) -> StyleSpace:
+        """The model's style fit (read on first use); ModelError for a model without one."""
+        if self._style_space is None:  # two threads may both parse it: the same value, no lock needed
+            raw = dict(self.spec.raw_metadata)
+            if "style" not in raw:
+                raise ModelError(f"{self.path.name} has no style directions, so stroke width and slant cannot "
+                                 f"be asked for; use a model exported with mnistgen-export --style")
+            self._style_space = StyleSpace.from_metadata(self.spec.metadata()["style"], self.latent_dim, self.path.name)
+        return self._style_space
+
+    def style(self, digits: str | int, stroke_width: object = None, slant: object = None, legibility: object = None,
+              names: tuple[str, str, str] = ("stroke_width", "slant", "legibility")) -> Style:
+        """The checked Style for drawing ``digits``: numbers, legibility 0-1, each target within the
+        model's range for every digit drawn (InputError naming the range). ``names``: how refusals
+        name the three controls (the CLI passes its options)."""
+        style = check_style(stroke_width, slant, legibility, names)
+        if style.steered:
+            space = self.style_space()
+            for digit in sorted({int(d) for d in str(digits)}):
+                space.check(digit, style.targets, names[:2])
+        return style
 
     def encoder(self) -> Encoder:
         """The encoder (opened on first use); ModelError if it was trained for another generator."""
@@ -156,6 +181,9 @@ class Generator:
         verify: bool = False,
         min_confidence: float = DEFAULT_MIN_CONFIDENCE,
         progress: Progress | None = None,
+        stroke_width: float | None = None,
+        slant: float | None = None,
+        legibility: float | None = None,
     ) -> np.ndarray:
         """uint8 array (count, 28, 28), white digit on black.
 
@@ -165,12 +193,15 @@ class Generator:
         ``verify=True`` keeps only samples the classifier reads as ``digit`` with confidence
         >= min_confidence, drawing up to VERIFY_DRAW_FACTOR x count candidates
         (VerificationError past that).
+        ``stroke_width`` (px), ``slant`` (degrees) and ``legibility`` (0-1) steer every sample
+        (mnistgen.style); without them the samples are the model's own.
         """
         digit, seed = check_digit(digit), check_seed(seed)  # in this order: the first bad argument is named
+        style = self.style(digit, stroke_width, slant, legibility)
         if latents is not None:
-            return self._generate_from(digit, count, seed, latents, verify, progress)
+            return self._generate_from(digit, count, seed, latents, verify, progress, style)
         count = check_count(1 if count is None else count)
-        batches = self.batches(digit, count, seed, verify=verify, min_confidence=min_confidence)
+        batches = self._checked_batches(digit, count, seed, verify, min_confidence, style)
         out = np.empty((count, *self.image_shape), dtype=np.uint8)  # preallocated: memory stays bounded by the batch
         done = 0
         for batch in batches:
@@ -188,6 +219,9 @@ class Generator:
         *,
         verify: bool = False,
         min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+        stroke_width: float | None = None,
+        slant: float | None = None,
+        legibility: float | None = None,
     ) -> Iterator[np.ndarray]:
         """generate()'s samples, a batch of at most BATCH_SIZE at a time, for more images than
         should sit in memory at once: concatenated, the batches are exactly
@@ -198,8 +232,13 @@ class Generator:
         draw budget.
         """
         digit, count = check_digit(digit), check_count(1 if count is None else count)
+        style = self.style(digit, stroke_width, slant, legibility)
+        return self._checked_batches(digit, count, seed, verify, min_confidence, style)
+
+    def _checked_batches(self, digit: int, count: int, seed: int | None, verify: bool, min_confidence: float,
+                         style: Style) -> Iterator[np.ndarray]:
         rng = np.random.default_rng(check_seed(seed))
-        return self._batches(digit, count, rng, self._verifier(verify, min_confidence))
+        return self._batches(digit, count, rng, self._verifier(verify, min_confidence), style)
 
     def _verifier(self, verify: bool, min_confidence: float) -> tuple[Classifier, float] | None:
         if not verify:
@@ -208,7 +247,7 @@ class Generator:
         return self.classifier(), confidence
 
     def _batches(self, digit: int, count: int, rng: np.random.Generator,
-                 verifier: tuple[Classifier, float] | None) -> Iterator[np.ndarray]:
+                 verifier: tuple[Classifier, float] | None, style: Style = NO_STYLE) -> Iterator[np.ndarray]:
         """The first ``count`` samples (that pass ``verifier``) of the rng's latent stream, in order.
 
         Latents are drawn a batch at a time from one stream; numpy's batched draws continue each
@@ -226,7 +265,7 @@ class Generator:
                     f"in {drawn} draws (limit {VERIFY_DRAW_FACTOR}x count); lower the minimum confidence"
                 )
             size = min(BATCH_SIZE, budget - drawn)
-            images = self.render(_draw(rng, size, self.latent_dim), digit)
+            images = self.styled(_draw(rng, size, self.latent_dim), digit, style, first=drawn)
             drawn += size
             if verifier is not None:
                 classifier, min_confidence = verifier
@@ -237,12 +276,14 @@ class Generator:
             yield images
 
     def _generate_from(self, digit: int, count: int | None, seed: int | None, latents: Any, verify: bool,
-                       progress: Progress | None) -> np.ndarray:
+                       progress: Progress | None, style: Style = NO_STYLE) -> np.ndarray:
         if seed is not None or verify:
             raise InputError("latents cannot be combined with seed or verify: pass either latents or a seed")
         z = _check_latents(latents, self.latent_dim)
         if count is not None and count != len(z):
             raise InputError(f"count ({count!r}) must match the number of latents ({len(z)}) or be omitted")
+        if not style.empty:
+            return self.styled(z, digit, style)
         return self.render(z, digit, progress=progress)
 
     def images(self, digit: int, count: int | None = None, seed: int | None = None, latents: Any = None,
@@ -252,7 +293,8 @@ class Generator:
 
         return [Image.fromarray(a) for a in self.generate(digit, count, seed, latents, **options)]
 
-    def number(self, digits: str, count: int | None = None, seed: int | None = None, latents: Any = None) -> np.ndarray:
+    def number(self, digits: str, count: int | None = None, seed: int | None = None, latents: Any = None,
+               **style: float | None) -> np.ndarray:
         """uint8 (count, 28, 28*len(digits)): each sample writes all digits in one hand.
 
         digits: 1-MAX_NUMBER_LENGTH characters 0-9; count x len(digits) <= MAX_COUNT.
@@ -261,8 +303,10 @@ class Generator:
         All digits of one sample share its latent, so they read as one person's hand; a seeded
         -2..2 px shift per digit (from a separate stream, so prefix-stable) breaks the grid spacing.
         Overlaps merge with max, which is what ink on ink looks like in white-on-black.
+        ``stroke_width``, ``slant`` and ``legibility`` steer each digit of the number alike.
         """
         digits = check_number(digits)
+        checked = self.style(digits, **style)
         latent_rng, jitter_rng = _seed_streams(check_seed(seed), 2)
         if latents is None:
             count = check_number_count(1 if count is None else count, len(digits))
@@ -277,7 +321,7 @@ class Generator:
         shifts[:, -1] = np.minimum(shifts[:, -1], 0)
         height, width = self.image_shape
         canvas = np.zeros((count, height, width * len(digits)), dtype=np.uint8)
-        rendered = {char: self.render(z, int(char)) for char in set(digits)}  # "1111" renders once
+        rendered = {char: self.styled(z, int(char), checked) for char in set(digits)}  # "1111" renders once
         for position, char in enumerate(digits):
             tiles = rendered[char]
             for shift in np.unique(shifts[:, position]):
@@ -286,36 +330,42 @@ class Generator:
         return canvas
 
     def in_hand(self, digits: str, hand: Hand | Any, count: int | None = None, spread: float = DEFAULT_SPREAD,
-                seed: int | None = None) -> np.ndarray:
+                seed: int | None = None, **style: float | None) -> np.ndarray:
         """``digits`` written in one hand (a Hand, or its latent): the first sample in the hand
         itself, the others variations around it (mnistgen.variations: ``spread`` 0 repeats the
         hand, 1 strays to random hands), from ``seed``. What `mnistgen DIGITS --like PICTURE`
-        writes: uint8 (count, 28, 28) for one digit, (count, 28, 28 x digits) for a number."""
+        writes: uint8 (count, 28, 28) for one digit, (count, 28, 28 x digits) for a number.
+        ``stroke_width``, ``slant`` and ``legibility``: the hand made bolder, upright, neater."""
         digits = check_number(digits)
         latent = hand.latent if isinstance(hand, Hand) else hand
         latents = variations(latent, 1 if count is None else count, spread, seed)
         if len(digits) > 1:
-            return self.number(digits, seed=seed, latents=latents)
-        return self.generate(int(digits), latents=latents)
+            return self.number(digits, seed=seed, latents=latents, **style)
+        return self.generate(int(digits), latents=latents, **style)
 
     def morph(self, digit_from: int, digit_to: int, steps: int = DEFAULT_STEPS, seed: int | None = None,
-              latent: Any = None) -> np.ndarray:
+              latent: Any = None, **style: float | None) -> np.ndarray:
         """uint8 (steps, 28, 28): one latent, label embedding blended from digit_from to digit_to.
-        ``latent`` (latent_dim,) is the hand to morph in (e.g. a Hand's latent) instead of a seeded draw."""
+        ``latent`` (latent_dim,) is the hand to morph in (e.g. a Hand's latent) instead of a seeded draw.
+        ``stroke_width``, ``slant`` and ``legibility`` steer the hand as digit_from shows it."""
         digit_from, digit_to, steps = check_digit(digit_from), check_digit(digit_to), check_steps(steps)
+        checked = self.style(digit_from, **style)
         if latent is not None:
             if seed is not None:
                 raise InputError("latent cannot be combined with seed: pass either a latent or a seed")
             z = _check_latents(np.asarray(latent, dtype=np.float32).reshape(1, -1), self.latent_dim)
         else:
             z = _draw(np.random.default_rng(check_seed(seed)), 1, self.latent_dim)
+        z = self.styled_latents(z, digit_from, checked)
         mix = np.linspace(0.0, 1.0, steps, dtype=np.float32)
         return self.render(np.repeat(z, steps, axis=0), digit_from, digit_to=digit_to, mix=mix)
 
-    def style_walk(self, digit: int, steps: int = DEFAULT_STEPS, seed: int | None = None) -> np.ndarray:
+    def style_walk(self, digit: int, steps: int = DEFAULT_STEPS, seed: int | None = None,
+                   **style: float | None) -> np.ndarray:
         """uint8 (steps, 28, 28): one digit, the latent travelling along great-circle arcs through
-        a few random styles."""
+        a few random styles; ``stroke_width``, ``slant`` and ``legibility`` hold every frame to them."""
         digit, steps = check_digit(digit), check_steps(steps)
+        checked = self.style(digit, **style)
         keys = _draw(np.random.default_rng(check_seed(seed)), STYLE_KEYFRAMES, self.latent_dim)
         position = np.linspace(0.0, STYLE_KEYFRAMES - 1, steps)
         segment = np.minimum(position.astype(int), STYLE_KEYFRAMES - 2)
@@ -323,7 +373,7 @@ class Generator:
         for index in np.unique(segment):
             rows = segment == index
             z[rows] = _slerp(keys[index], keys[index + 1], position[rows] - index)
-        return self.render(z, digit)
+        return self.styled(z, digit, checked)
 
     def classifier(self) -> Classifier:
         """The classifier used for verification (opened on first use)."""
@@ -332,6 +382,23 @@ class Generator:
                 source = self._classifier_source
                 self._classifier = source if isinstance(source, Classifier) else Classifier(source, threads=self._threads)
             return self._classifier
+
+    def styled(self, z: np.ndarray, digit: int, style: Style, first: int = 0) -> np.ndarray:
+        """render(), with a checked Style applied (self.style checks one): legibility scales the
+        latents, a stroke width or slant steers each sample to it (mnistgen.style.steer).
+        ``first``: which sample of the Style's per-sample targets z's first row is."""
+        return self._styled(z, digit, style, first)[1]
+
+    def styled_latents(self, z: np.ndarray, digit: int, style: Style) -> np.ndarray:
+        """The latents ``styled`` renders."""
+        return z if style.empty else self._styled(z, digit, style)[0]
+
+    def _styled(self, z: np.ndarray, digit: int, style: Style, first: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        z = legible(_check_latents(z, self.latent_dim), style.legibility)
+        if not style.steered:
+            return z, self.render(z, digit)
+        goals = style.goals(first, first + len(z))
+        return steer(lambda latents: self.render(latents, digit), z, self.style_space(), digit, goals)
 
     def render(
         self,

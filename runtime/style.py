@@ -112,30 +112,53 @@ class StyleSpace:
         controls["legibility"] = {"unit": "0-1", "range": [0.0, 1.0]}
         return controls
 
-    def check(self, digit: int, targets: tuple[float | None, float | None], names: tuple[str, str]) -> None:
-        """InputError naming the range when a target lies outside ``digit``'s."""
+    def check(self, digit: int, targets: tuple[Any, Any], names: tuple[str, str]) -> None:
+        """InputError naming the range when a target (or any of an array's) lies outside ``digit``'s."""
         for i, target in enumerate(targets):
+            if target is None:
+                continue
             low, high = self.ranges[digit, i]
-            if target is not None and not low <= target <= high:
+            values = np.atleast_1d(target)
+            outside = values[(values < low - 1e-9) | (values > high + 1e-9)]
+            if len(outside):
                 raise InputError(f"{names[i]} for digit {digit} must be {_number(low)}-{_number(high)} "
-                                 f"{UNITS[CONTROLS[i]]} (legible there), got {_number(target)}")
+                                 f"{UNITS[CONTROLS[i]]} (legible there), got {_number(float(outside[0]))}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Style:
-    """What a caller asks for: None leaves a control free. Checked by ``check_style``."""
+    """What a caller asks for, checked by ``check_style``: None leaves a control free. A stroke
+    width or slant is one number for every sample, or an array of each sample's own (a dataset
+    drawn over a range of them)."""
 
-    stroke_width: float | None = None
-    slant: float | None = None
+    stroke_width: float | np.ndarray | None = None
+    slant: float | np.ndarray | None = None
     legibility: float | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.stroke_width is None and self.slant is None and not self.legibility
 
     @property
     def steered(self) -> bool:
         return self.stroke_width is not None or self.slant is not None
 
     @property
-    def targets(self) -> tuple[float | None, float | None]:
+    def targets(self) -> tuple[Any, Any]:
         return self.stroke_width, self.slant
+
+    def goals(self, start: int, stop: int) -> np.ndarray:
+        """float64 (stop - start, 2): samples start..stop's targets, NaN for a free control;
+        InputError when a per-sample array has not that many."""
+        columns = []
+        for value, name in zip(self.targets, CONTROLS):
+            if isinstance(value, np.ndarray):
+                if len(value) < stop:
+                    raise InputError(f"{name} gives {len(value)} targets, one per sample: {stop} are needed")
+                columns.append(value[start:stop])
+            else:
+                columns.append(np.full(stop - start, np.nan if value is None else value))
+        return np.stack(columns, axis=1)
 
 
 NO_STYLE = Style()
@@ -143,16 +166,28 @@ NO_STYLE = Style()
 
 def check_style(stroke_width: object = None, slant: object = None, legibility: object = None,
                 names: tuple[str, str, str] = ("stroke_width", "slant", "legibility")) -> Style:
-    """A Style of finite numbers, legibility 0-1; ranges per digit are the model's (StyleSpace.check)."""
-    values = []
-    for value, name in zip((stroke_width, slant, legibility), names):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, np.number))
-                                  or not math.isfinite(float(value))):
-            raise InputError(f"{name} must be a number, got {value!r}")
+    """A Style of finite numbers (or 1-D arrays of them, for the stroke width and slant), legibility
+    0-1; ranges per digit are the model's (StyleSpace.check)."""
+    values: list[Any] = []
+    for index, (value, name) in enumerate(zip((stroke_width, slant, legibility), names)):
+        accepted = "from 0 to 1" if index == 2 else "within the digit's range (--info lists them)"
+        if index < 2 and isinstance(value, (list, tuple, np.ndarray)):
+            array = np.asarray(value, dtype=object)
+            if array.ndim != 1 or not len(array) or not all(_finite(v) for v in array):
+                raise InputError(f"{name} must be a number {accepted}, or one per sample")
+            values.append(array.astype(np.float64))
+            continue
+        if value is not None and not _finite(value):
+            raise InputError(f"{name} must be a number {accepted}, got {value!r}")
         values.append(None if value is None else float(value))
     if values[2] is not None and not 0.0 <= values[2] <= 1.0:
         raise InputError(f"{names[2]} must be a number from 0 to 1, got {_number(values[2])}")
     return Style(*values)
+
+
+def _finite(value: object) -> bool:
+    return (not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+            and math.isfinite(float(value)))
 
 
 def legible(z: np.ndarray, legibility: float | None) -> np.ndarray:
@@ -167,17 +202,21 @@ Render = Callable[[np.ndarray], np.ndarray]
 
 
 def steer(render: Render, z: np.ndarray, space: StyleSpace, digit: int,
-          targets: tuple[float | None, float | None]) -> tuple[np.ndarray, np.ndarray]:
+          targets: tuple[float | None, float | None] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(latents, images): each sample of ``z`` moved in its digit's style plane until its measured
-    stroke width and slant are on ``targets`` (None: held where the first step leaves it).
+    stroke width and slant are on ``targets``: one (stroke width, slant) pair for all, None
+    leaving a control free (held where the first step leaves it), or an array (n, 2) of each
+    sample's own, NaN leaving it free.
 
-    Each sample's path depends on its own latent only (the renders are batch-invariant), so
-    seeds stay prefix-stable: 10 of 20 samples are the first 10 steered alone."""
-    directions = space.directions[digit]  # (2, d)
-    jacobian = space.gradient[digit] @ directions.T  # d(measure)/d(step), (2, 2), from the fit
-    asked = np.array([t is not None for t in targets])
-    goal = np.array([np.nan if t is None else float(t) for t in targets])
-    predicted = space.intercept[digit] + z.astype(np.float64) @ space.gradient[digit].T  # (n, 2)
+    Each sample's path depends on its own latent and targets only (the renders are
+    batch-invariant), so seeds stay prefix-stable: 10 of 20 samples are the first 10 steered alone."""
+    directions, gradient = space.directions[digit], space.gradient[digit]  # (2, d) each
+    jacobian = _dot(gradient[:, None, :], directions[None])  # d(measure)/d(step), (2, 2), from the fit
+    if isinstance(targets, tuple):
+        targets = Style(*targets).goals(0, len(z))
+    goal = np.asarray(targets, dtype=np.float64)
+    asked = ~np.isnan(goal)
+    predicted = space.intercept[digit] + _dot(z.astype(np.float64)[:, None, :], gradient[None])  # (n, 2)
     step = np.clip(np.linalg.solve(jacobian, (np.where(asked, goal, predicted) - predicted).T).T, -MAX_STEP, MAX_STEP)
     latents = _moved(z, step, directions)
     images = render(latents)
@@ -199,8 +238,15 @@ def steer(render: Render, z: np.ndarray, space: StyleSpace, digit: int,
     return latents, images
 
 
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Dot products along the last axis by numpy's pairwise sum, not BLAS: the web module sums in
+    the same order, so both runtimes steer a sample along the same path."""
+    return (a * b).sum(axis=-1)
+
+
 def _moved(z: np.ndarray, step: np.ndarray, directions: np.ndarray) -> np.ndarray:
-    return (z.astype(np.float64) + step @ directions).astype(np.float32)
+    # z + (s0 d0 + s1 d1) in float64, elementwise (no BLAS, whose FMAs the web module lacks)
+    return (z.astype(np.float64) + (step[:, :1] * directions[0] + step[:, 1:] * directions[1])).astype(np.float32)
 
 
 def _solve(slopes: np.ndarray, error: np.ndarray) -> np.ndarray:

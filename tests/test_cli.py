@@ -264,6 +264,15 @@ BAD_ARGUMENTS = [
     (("5", "--like", "x.png", "--style-walk"), "--like and --style-walk are alternatives"),
     (("5", "--like", "x.png", "--verify"), "--verify does not combine with --like"),
     (("5", "--like", "x.png", "--morph", "8", "--seed", "1"), "--like with --morph", "no --seed or --spread"),
+    # style: numbers first (before any model opens), then each digit's range from the model
+    (("7", "--stroke-width", "9"), "--stroke-width for digit 7 must be", "px (legible there), got 9"),
+    (("7", "--slant", "-80"), "--slant for digit 7 must be", "degrees (legible there), got -80"),
+    (("2026", "--slant", "44"), "--slant for digit", "got 44"),
+    (("7", "--slant", "left"), "--slant must be a number within the digit's range (--info lists them), got 'left'"),
+    (("7", "--stroke-width", "nan"), "--stroke-width must be a number"),
+    (("7", "--legibility", "2"), "--legibility must be a number from 0 to 1, got 2"),
+    (("7", "--legibility", "clear"), "--legibility must be a number from 0 to 1, got 'clear'"),
+    (("5", "--like", "x.png", "--slant", "x"), "--slant must be a number"),
 ]
 
 
@@ -352,3 +361,51 @@ def test_long_run_without_terminal_writes_nothing_to_stderr(tmp_path: Path, gene
     result = cli("0", "-n", str(MIN_ITEMS), "-f", "npy", "-o", "-", "--model", str(generator_path), cwd=tmp_path,
                  binary=True)
     assert result.returncode == 0 and result.stderr == b""
+
+
+# --- style controls -------------------------------------------------------------------------
+
+
+def test_style_options_give_the_apis_images(tmp_path: Path, generator_path: Path, generator: Generator):
+    model = ("--model", str(generator_path))
+    result = cli("7", "-n", "16", "-s", "4", "--stroke-width", "2.6", "--slant", "-10", "--legibility", "0.8",
+                 "--format", "npy", "-o", "s", *model, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    expected = generator.generate(7, 16, seed=4, stroke_width=2.6, slant=-10, legibility=0.8)
+    np.testing.assert_array_equal(np.load(tmp_path / "s" / "7.npy"), expected)
+    assert not np.array_equal(expected, generator.generate(7, 16, seed=4))
+    walk = cli("4", "--style-walk", "--steps", "5", "-s", "1", "--slant", "20", "--format", "npy", "-o", "w", *model,
+               cwd=tmp_path)
+    assert walk.returncode == 0, walk.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "w" / "4_walk.npy"), generator.style_walk(4, 5, seed=1, slant=20))
+
+
+def test_style_options_with_like(tmp_path: Path, generator_path: Path, generator: Generator):
+    picture = tmp_path / "seven.png"
+    Image.fromarray(generator.generate(7, 1, seed=0)[0]).save(picture)
+    result = cli("7", "--like", str(picture), "--like-digit", "7", "-n", "3", "-s", "2", "--stroke-width", "2.5",
+                 "--format", "npy", "-o", "h", "--model", str(generator_path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    hand = generator.hand(picture, digit=7)
+    np.testing.assert_array_equal(np.load(tmp_path / "h" / "7.npy"),
+                                  generator.in_hand("7", hand, count=3, seed=2, stroke_width=2.5))
+
+
+def test_info_lists_the_style_controls_and_their_ranges(tmp_path: Path, generator_path: Path, generator: Generator):
+    result = cli("--info", "--model", str(generator_path), cwd=tmp_path)
+    info = json.loads(result.stdout)
+    assert "style" in info["capabilities"]
+    ranges = generator.style_space().ranges
+    for control, name in enumerate(("stroke_width", "slant")):
+        assert info["style"][name]["range"] == {str(d): list(ranges[d, control]) for d in range(10)}
+    assert info["style"]["legibility"]["range"] == [0.0, 1.0]
+    assert len(result.stdout) < 20_000, "--info shows the ranges, not the fit's directions"
+
+
+def test_a_model_without_style_refuses_the_options_in_one_line(tmp_path: Path):
+    from tests.tiny_models import tiny_generator
+
+    model = ("--model", str(tiny_generator(tmp_path / "plain.onnx")))
+    assert_one_line_error(cli("3", "--slant", "5", *model, cwd=tmp_path), "has no style directions")
+    assert cli("3", "--legibility", "0.5", *model, cwd=tmp_path).returncode == 0
+    assert cli("3", *model, cwd=tmp_path).returncode == 0

@@ -20,6 +20,7 @@ import pytest
 from mnistgen import Classifier, Generator, InputError, VerificationError, dataset
 from mnistgen.console import version
 from mnistgen.dataset import dataset_arrays, digit_seed, write_dataset
+from mnistgen.style import TOLERANCE, measure
 from mnistgen.training.data import DataError, load_split
 from tests.test_cli import names_as_the_api_does
 
@@ -335,6 +336,12 @@ BAD_ARGUMENTS = [
     (("out", "--per-digit", "2", "--verify", "--min-confidence", "sure"), "--min-confidence must be", "got 'sure'"),
     (("out", "--per-digit", "2", "--threads", "0"), "--threads must be a positive integer"),
     (("out", "--per-digit", "2", "--threads", "1.5"), "--threads must be a positive integer", "got '1.5'"),
+    (("out", "--per-digit", "2", "--stroke-width-range", "2"), "--stroke-width-range must be two numbers LOW:HIGH, got '2'"),
+    (("out", "--per-digit", "2", "--slant-range", "30:-25"), "--slant-range must be two finite numbers LOW:HIGH with LOW <= HIGH"),
+    (("out", "--per-digit", "2", "--slant-range", "a:b"), "--slant-range must be two numbers LOW:HIGH, got 'a:b'"),
+    (("out", "--per-digit", "2", "--slant-range", "-25:nan"), "--slant-range must be two finite numbers"),
+    (("out", "--per-digit", "2", "--stroke-width-range", "5:6"), "--stroke-width-range 5:6 misses digit", "legible range"),
+    (("out", "--per-digit", "2", "--verify", "--slant-range", "-5:5"), "do not combine with verify"),
 ]
 
 
@@ -399,3 +406,34 @@ def test_mnistgen_eval_scores_this_dataset(written: Path, generator: Generator):
     scored = samples.generate(generator, PER_DIGIT, seed=5)
     np.testing.assert_array_equal(scored.images, read_idx(written / IDX_NAMES[0]))
     np.testing.assert_array_equal(scored.labels, read_idx(written / IDX_NAMES[1]))
+
+
+def test_style_ranges_steer_each_sample_and_the_manifest_says_how(generator: Generator, generator_path: Path,
+                                                                   tmp_path: Path):
+    result = cli("out", "--per-digit", "30", "--seed", "3", "--stroke-width-range", "1.3:3.5",
+                 "--slant-range", "-25:30", "--model", str(generator_path), "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    split = load_split("train", tmp_path / "out")
+    images, labels = split.images, split.labels
+    style = json.loads((tmp_path / "out" / "manifest.json").read_text())["splits"]["train"]["style"]
+    targets, measured = np.array(style["targets"], dtype=float), np.array(style["measured"], dtype=float)
+    assert targets.shape == measured.shape == (300, 2)
+    np.testing.assert_allclose(measured, measure(images), atol=1e-4)  # what is recorded is what the files hold
+    ranges = generator.style_space().ranges
+    for digit in range(10):
+        rows = labels == digit
+        for control, asked in enumerate(((1.3, 3.5), (-25, 30))):
+            low, high = max(asked[0], ranges[digit, control, 0]), min(asked[1], ranges[digit, control, 1])
+            assert style["digit_ranges"][digit][control] == [low, high]
+            assert (targets[rows, control] >= low - 1e-4).all() and (targets[rows, control] <= high + 1e-4).all()
+            assert np.ptp(targets[rows, control]) > (high - low) / 3, "targets spread over the range"
+    on_target = np.abs(measured - targets) <= TOLERANCE
+    assert on_target.all(axis=1).mean() >= 0.9
+    # the same seed without ranges draws the same latents: the targets come from a stream of their own
+    plain = dataset_arrays(30, 3, generator=generator)[0]
+    assert not np.array_equal(plain, images)
+    again = cli("again", "--per-digit", "30", "--seed", "3", "--stroke-width-range", "1.3:3.5",
+                "--slant-range", "-25:30", "--model", str(generator_path), "--quiet", cwd=tmp_path)
+    assert again.returncode == 0
+    assert (tmp_path / "again" / "train-images-idx3-ubyte.gz").read_bytes() == \
+        (tmp_path / "out" / "train-images-idx3-ubyte.gz").read_bytes()

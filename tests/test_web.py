@@ -154,6 +154,36 @@ def test_node_number_matches_python(node, tmp_path, generator_path, python_gener
     assert_close(job.run(node).pixels(index), expected, f"number {digits} on {runtime}")
 
 
+STYLE_CASES = [(7, {"stroke_width": 2.6}), (4, {"slant": -10.0}), (1, {"stroke_width": 1.4}),
+               (2, {"stroke_width": 2.4, "slant": 12.0, "legibility": 0.4}), (8, {"legibility": 1.0})]
+
+
+def js_style(options: dict) -> dict:
+    return {{"stroke_width": "strokeWidth"}.get(name, name): value for name, value in options.items()}
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_node_style_controls_match_python(node, tmp_path, generator_path, python_generator, runtime):
+    # the steering is iterative: a sample that took another path in JS would differ by far more than 1
+    rng = np.random.default_rng(21)
+    job = NodeJob(tmp_path, str(generator_path), {"runtime": runtime})
+    cases = [(digit, options, rng.standard_normal((40, python_generator.latent_dim), dtype=np.float32))
+             for digit, options in STYLE_CASES]
+    calls = [job.call("generate", digit, latents=z, **js_style(options)) for digit, options, z in cases]
+    z, shifts = python_number_draws(3, 6, 2, python_generator.latent_dim)
+    number = job.call("number", "47", latents=z, shifts=shifts.ravel().tolist(), strokeWidth=2.5)
+    too_bold = job.call("generate", 7, count=2, seed=1, strokeWidth=9)
+    result = job.run(node)
+    for (digit, options, z_case), index in zip(cases, calls):
+        assert_close(result.pixels(index), python_generator.generate(digit, latents=z_case, **options),
+                     f"digit {digit} with {options} on {runtime}")
+    assert_close(result.pixels(number), python_generator.number("47", seed=3, latents=z, stroke_width=2.5),
+                 f"number 47 with stroke width 2.5 on {runtime}")
+    low, high = python_generator.style_space().ranges[7, 0]
+    assert result.error(too_bold) == {"error": "InputError",
+                                      "message": f"strokeWidth for digit 7 must be {low:g}-{high:g} px (legible there), got 9"}
+
+
 def test_node_reads_the_model_as_python_and_onnx_do(node, tmp_path, generator_path, python_generator):
     result = NodeJob(tmp_path, str(generator_path)).run(node)
     assert result.load_error is None
@@ -346,6 +376,20 @@ def test_page_draws_what_node_draws(node, chromium, page_url, tmp_path, generato
     assert [image["name"] for image in typed["images"]] == ["7_0.png", "7_1.png"]
     np.testing.assert_array_equal(page_images(typed, (28, 28)), node_result.pixels(digit))
     assert empty["images"] == []
+
+
+def test_page_sliders_steer_as_node_does(node, chromium, page_url, tmp_path, generator_path):
+    styled, too_bold = visit(node, chromium, [
+        {"url": page_url + "?digits=7&count=3&seed=2&stroke_width=2.6&slant=-10&legibility=0.5"},
+        {"url": page_url + "?digits=7&count=1&seed=2&stroke_width=9"}])
+    job = NodeJob(tmp_path, str(generator_path), {"runtime": "wasm"})
+    index = job.call("generate", 7, count=3, seed=2, strokeWidth=2.6, slant=-10, legibility=0.5)
+    plain = job.call("generate", 7, count=3, seed=2)
+    node_result = job.run(node)
+    assert styled["status"] == "ready" and styled["errors"] == [], styled
+    np.testing.assert_array_equal(page_images(styled, (28, 28)), node_result.pixels(index))
+    assert not np.array_equal(node_result.pixels(index), node_result.pixels(plain)), "the sliders must steer"
+    assert too_bold["status"].startswith("error: strokeWidth for digit 7 must be"), too_bold["status"]
 
 
 BAD_PAGES = {

@@ -570,6 +570,134 @@ function readSpec(session, where, latentDim) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Style controls, as mnistgen.style does them in Python (docs/style.md): the stroke width and
+// slant measured on the 28 x 28 output, and each sample steered in its digit's style plane (the
+// model's metadata 'style') until both are on target. Sums go in numpy's pairwise order, so a
+// sample takes the same path here as in Python.
+
+export const STYLE = Object.freeze({
+  controls: ['stroke_width', 'slant'],
+  tolerance: [0.2, 3.0],
+  aim: 0.9,
+  maxRounds: 8,
+  maxStep: 3.0,
+  legibilityShrink: 0.5,
+  inkLevel: 128,
+});
+
+const identity = (value) => value;
+
+/** (stroke width px, slant degrees) of each image: Float64Array(count * 2), as mnistgen.style.measure. */
+export function measureStyle(pixels, count, height, width) {
+  const size = height * width;
+  const out = new Float64Array(count * 2);
+  const weighted = new Float64Array(size);
+  for (let n = 0; n < count; n += 1) {
+    const image = pixels.subarray(n * size, (n + 1) * size);
+    out[2 * n] = strokeWidthOf(image, height, width);
+    out[2 * n + 1] = slantOf(image, height, width, weighted);
+  }
+  return out;
+}
+
+function strokeWidthOf(image, height, width) {
+  const ink = (row, col) => (row >= 0 && row < height && col >= 0 && col < width && image[row * width + col] >= STYLE.inkLevel ? 1 : 0);
+  let area = 0;
+  let edges = 0;
+  for (let row = -1; row < height; row += 1) {
+    for (let col = -1; col < width; col += 1) {
+      const here = ink(row, col);
+      if (row >= 0 && col >= 0) area += here;
+      if (col >= 0 && here !== ink(row + 1, col)) edges += 1;
+      if (row >= 0 && here !== ink(row, col + 1)) edges += 1;
+    }
+  }
+  return (2.0 * area) / Math.max(edges, 1);
+}
+
+function slantOf(image, height, width, weighted) {
+  const sum = (fill) => {
+    for (let row = 0; row < height; row += 1) for (let col = 0; col < width; col += 1) weighted[row * width + col] = fill(row, col, image[row * width + col]);
+    return pairwiseSum(weighted, identity);
+  };
+  const mass = Math.max(sum((row, col, w) => w), 1e-12);
+  const meanRow = sum((row, col, w) => w * row) / mass;
+  const meanCol = sum((row, col, w) => w * col) / mass;
+  const muXY = sum((row, col, w) => w * (col - meanCol) * (row - meanRow)) / mass;
+  const muYY = sum((row, col, w) => w * (row - meanRow) * (row - meanRow)) / mass;
+  return Math.atan(-muXY / Math.max(muYY, 1e-12)) * (180 / Math.PI); // numpy's degrees: x * (180 / pi)
+}
+
+/** The model's style fit for `digit`, checked; ModelError for a model without one. */
+function styleSpace(info, where, latentDim) {
+  const space = info.style;
+  if (space === undefined) {
+    throw new ModelError(`${where} has no style directions, so stroke width and slant cannot be asked for; `
+      + 'use a model exported with mnistgen-export --style');
+  }
+  const shaped = (value, dims) => (dims.length === 0 ? Number.isFinite(value)
+    : Array.isArray(value) && value.length === dims[0] && value.every((part) => shaped(part, dims.slice(1))));
+  const shapes = { intercept: [10, 2], gradient: [10, 2, latentDim], directions: [10, 2, latentDim], ranges: [10, 2, 2] };
+  for (const [name, dims] of Object.entries(shapes)) {
+    if (!shaped(space?.[name], dims)) {
+      throw new ModelError(`${where}: metadata style ${name} must be finite numbers of shape (${dims.join(', ')})`);
+    }
+  }
+  return space;
+}
+
+function checkStyleNumber(value, name, accepted) {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new InputError(`${name} must be a number ${accepted}, got ${show(value)}`);
+  return value;
+}
+
+/** 2x2 solve as LAPACK's dgesv does it: partial pivoting, the pivot's reciprocal as multiplier. */
+function solve2([a00, a01, a10, a11], b0, b1) {
+  const swap = Math.abs(a10) > Math.abs(a00);
+  const [p0, p1, q0, q1, c0, c1] = swap ? [a10, a11, a00, a01, b1, b0] : [a00, a01, a10, a11, b0, b1];
+  const l = q0 * (1 / p0);
+  const u = q1 - l * p1;
+  const y1 = c1 - l * c0;
+  const x1 = y1 / u;
+  return [(c0 - p1 * x1) / p0, x1];
+}
+
+const clipStep = (value) => Math.min(Math.max(value, -STYLE.maxStep), STYLE.maxStep);
+
+/** The checked style options of a call: {goals: [width, slant] (NaN: free), legibility, steered}. */
+function checkStyle(info, where, latentDim, digits, { strokeWidth, slant, legibility }) {
+  const targets = [checkStyleNumber(strokeWidth, 'strokeWidth', "within the digit's range (styleRanges lists them)"),
+    checkStyleNumber(slant, 'slant', "within the digit's range (styleRanges lists them)")];
+  const shrink = checkStyleNumber(legibility, 'legibility', 'from 0 to 1');
+  if (shrink !== undefined && !(shrink >= 0 && shrink <= 1)) throw new InputError(`legibility must be a number from 0 to 1, got ${shrink}`);
+  const steered = targets.some((target) => target !== undefined);
+  if (steered) {
+    const space = styleSpace(info, where, latentDim);
+    for (const digit of [...new Set(String(digits))].map(Number).sort()) {
+      targets.forEach((target, control) => {
+        const [low, high] = space.ranges[digit][control];
+        if (target !== undefined && !(target >= low - 1e-9 && target <= high + 1e-9)) {
+          const name = ['strokeWidth', 'slant'][control];
+          const unit = ['px', 'degrees'][control];
+          throw new InputError(`${name} for digit ${digit} must be ${low}-${high} ${unit} (legible there), got ${target}`);
+        }
+      });
+    }
+  }
+  return { goals: targets.map((target) => target ?? NaN), legibility: shrink ?? 0, steered };
+}
+
+/** z pulled towards the typical hand: z x (1 - legibilityShrink x legibility), in float32. */
+function legible(z, legibility) {
+  if (!legibility) return z;
+  const factor = Math.fround(1 - STYLE.legibilityShrink * legibility);
+  return z.map((value) => Math.fround(value * factor));
+}
+
+const STYLE_OPTIONS = ['strokeWidth', 'slant', 'legibility'];
+
+// ---------------------------------------------------------------------------------------------
 // The generator
 
 /** float 0..1 -> uint8 as numpy does it: float32 product, rounded half to even, clipped. */
@@ -614,13 +742,15 @@ class Generator {
   /**
    * `count` images of `digit`: {pixels: Uint8Array(count*height*width), count, height, width},
    * white on black. Options: count (1-100,000, default 1, or the latents' count), seed (same
-   * seed, same images within JS) or latents (Float32Array of count x latentDim).
+   * seed, same images within JS) or latents (Float32Array of count x latentDim); strokeWidth (px),
+   * slant (degrees) and legibility (0-1) as Python's stroke_width, slant and legibility.
    */
   async generate(digit, options = {}) {
-    const { count, seed, latents } = checkOptions(options, ['count', 'seed', 'latents']);
+    const { count, seed, latents, ...rest } = checkOptions(options, ['count', 'seed', 'latents', ...STYLE_OPTIONS]);
     checkDigit(digit);
+    const style = checkStyle(this.info, this.source, this.latentDim, digit, rest);
     const { z, rows } = this.#latents(count, seed, latents, MAX_COUNT);
-    return this.#images(await this.render(z, digit), rows, this.width);
+    return this.#images(await this.#styled(z, rows, digit, style), rows, this.width);
   }
 
   /**
@@ -629,8 +759,9 @@ class Generator {
    * with optional shifts (Int8Array/array of count x digits.length, each -2..2 px; default 0).
    */
   async number(digits, options = {}) {
-    const { count, seed, latents, shifts } = checkOptions(options, ['count', 'seed', 'latents', 'shifts']);
+    const { count, seed, latents, shifts, ...rest } = checkOptions(options, ['count', 'seed', 'latents', 'shifts', ...STYLE_OPTIONS]);
     checkNumber(digits);
+    const style = checkStyle(this.info, this.source, this.latentDim, digits, rest);
     const length = digits.length;
     if (shifts !== undefined && latents === undefined) {
       throw new InputError('shifts go with latents: pass latents and shifts, or a seed');
@@ -642,7 +773,7 @@ class Generator {
     const canvasWidth = width * length;
     const canvas = new Uint8Array(rows * height * canvasWidth);
     for (const char of new Set(digits)) { // "1111" renders once
-      const tiles = await this.render(z, Number(char));
+      const tiles = await this.#styled(z, rows, Number(char), style);
       for (let position = 0; position < length; position += 1) {
         if (digits[position] !== char) continue;
         for (let row = 0; row < rows; row += 1) {
@@ -652,6 +783,73 @@ class Generator {
       }
     }
     return this.#images(canvas, rows, canvasWidth);
+  }
+
+  /** Each control's range for `digit` as the model's style fit says ({strokeWidth, slant}: [low, high]), or null without one. */
+  styleRanges(digit) {
+    checkDigit(digit);
+    if (this.info.style === undefined) return null;
+    const [strokeWidth, slant] = styleSpace(this.info, this.source, this.latentDim).ranges[digit];
+    return { strokeWidth, slant };
+  }
+
+  /** render(), with the style asked applied: legibility scales z, a target steers each sample (Python's steer). */
+  async #styled(z, rows, digit, style) {
+    const latents = legible(z, style.legibility);
+    if (!style.steered) return this.render(latents, digit);
+    const space = styleSpace(this.info, this.source, this.latentDim);
+    const D = this.latentDim;
+    const [d0, d1] = space.directions[digit];
+    const [g0, g1] = space.gradient[digit];
+    const dot = (a, b, offset = 0) => pairwiseSum(Float64Array.from(b, (value, i) => a[offset + i] * value), identity);
+    const jacobian = [dot(g0, d0), dot(g0, d1), dot(g1, d0), dot(g1, d1)];
+    const asked = style.goals.map((goal) => !Number.isNaN(goal));
+    const step = new Float64Array(rows * 2);
+    for (let n = 0; n < rows; n += 1) {
+      const predicted = [space.intercept[digit][0] + dot(latents, g0, n * D), space.intercept[digit][1] + dot(latents, g1, n * D)];
+      const want = predicted.map((value, c) => (asked[c] ? style.goals[c] : value));
+      const [s0, s1] = solve2(jacobian, want[0] - predicted[0], want[1] - predicted[1]);
+      step[2 * n] = clipStep(s0);
+      step[2 * n + 1] = clipStep(s1);
+    }
+    const moved = (n) => Float32Array.from({ length: D }, (_, j) => latents[n * D + j] + (step[2 * n] * d0[j] + step[2 * n + 1] * d1[j]));
+    const current = new Float32Array(rows * D);
+    for (let n = 0; n < rows; n += 1) current.set(moved(n), n * D);
+    const size = this.height * this.width;
+    const images = await this.render(current, digit);
+    const measured = measureStyle(images, rows, this.height, this.width);
+    const goal = Float64Array.from({ length: rows * 2 }, (_, i) => (asked[i % 2] ? style.goals[i % 2] : measured[i]));
+    const slopes = Float64Array.from({ length: rows * 4 }, (_, i) => jacobian[i % 4]);
+    for (let round = 0; round < STYLE.maxRounds; round += 1) {
+      const off = [];
+      for (let n = 0; n < rows; n += 1) {
+        if ([0, 1].some((c) => Math.abs(goal[2 * n + c] - measured[2 * n + c]) > STYLE.aim * STYLE.tolerance[c])) off.push(n);
+      }
+      if (off.length === 0) break;
+      const moves = off.map((n) => solve2(slopes.subarray(4 * n, 4 * n + 4), goal[2 * n] - measured[2 * n], goal[2 * n + 1] - measured[2 * n + 1]).map(clipStep));
+      const again = new Float32Array(off.length * D);
+      off.forEach((n, k) => {
+        step[2 * n] += moves[k][0];
+        step[2 * n + 1] += moves[k][1];
+        again.set(moved(n), k * D);
+      });
+      const redrawn = await this.render(again, digit);
+      const seen = measureStyle(redrawn, off.length, this.height, this.width);
+      off.forEach((n, k) => {
+        const [m0, m1] = moves[k];
+        const norm = Math.max(m0 * m0 + m1 * m1, 1e-12);
+        for (let i = 0; i < 2; i += 1) {
+          const s = slopes.subarray(4 * n + 2 * i, 4 * n + 2 * i + 2);
+          const residual = (seen[2 * k + i] - measured[2 * n + i]) - (s[0] * m0 + s[1] * m1);
+          s[0] += (residual * m0) / norm;
+          s[1] += (residual * m1) / norm;
+        }
+        measured[2 * n] = seen[2 * k];
+        measured[2 * n + 1] = seen[2 * k + 1];
+        images.set(redrawn.subarray(k * size, (k + 1) * size), n * size);
+      });
+    }
+    return images;
   }
 
   #latents(count, seed, latents, limit) {

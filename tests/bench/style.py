@@ -1,0 +1,115 @@
+"""Style controls measured: target against measured, per control and per digit, over each digit's
+range (its ends and centre), with the share on target, the median error, the other control's
+drift, label accuracy and per-digit FID beside the uncontrolled model; and images a second with
+and without controls, in process on one thread.
+
+    python -m tests.bench.style --per-setting 1000 --json runs/bench-style.json
+
+The drift is the other control's median absolute change from the same seed's uncontrolled
+sample: in px for stroke width (and as a share of that sample's own width), in degrees for slant
+(and as a share of the documented slant span, 55 degrees).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mnistgen import Classifier, Generator
+from mnistgen.evaluation import metrics
+from mnistgen.files import write_atomic
+from mnistgen.style import CONTROLS, TOLERANCE, measure
+from mnistgen.training.data import load_split
+
+SLANT_SPAN = 55.0  # the documented -25..30 degrees
+
+
+def settings(generator: Generator) -> list[tuple[int, int, float]]:
+    """(digit, control, target): each digit's range ends and centre, per control."""
+    ranges = generator.style_space().ranges
+    return [(digit, control, float(target)) for digit in range(10) for control in range(2)
+            for target in (ranges[digit, control, 0], np.mean(ranges[digit, control]), ranges[digit, control, 1])]
+
+
+def measure_setting(generator: Generator, classifier: Classifier, real: list[metrics.Gaussian], digit: int,
+                    control: int, target: float, count: int, seed: int) -> dict:
+    plain = generator.generate(digit, count, seed=seed)
+    targets = {CONTROLS[control]: target}
+    steered = generator.generate(digit, count, seed=seed, **targets)
+    before, after = measure(plain), measure(steered)
+    error = np.abs(after[:, control] - target)
+    other = 1 - control
+    drift = np.abs(after[:, other] - before[:, other])
+    probabilities, features = classifier.probabilities_and_features(steered)
+    relative = drift / np.maximum(before[:, other], 1e-9) if other == 0 else drift / SLANT_SPAN
+    return {"digit": digit, "control": CONTROLS[control], "target": round(target, 3),
+            "on_target": float((error <= TOLERANCE[control]).mean()), "median_error": float(np.median(error)),
+            "drift_median": float(np.median(drift)), "drift_relative_median": float(np.median(relative)),
+            "label_accuracy": float((probabilities.argmax(1) == digit).mean()),
+            "fid_digit": metrics.frechet_distance(metrics.fit_gaussian(features), real[digit])}
+
+
+def speed(generator: Generator, seconds: float = 3.0) -> dict:
+    """Images a second for 256-sample batches of 7s: plain, and with each control and both."""
+    cases = {"plain": {}, "stroke_width 3.0": {"stroke_width": 3.0}, "slant -15": {"slant": -15.0},
+             "both": {"stroke_width": 3.0, "slant": -15.0}}
+    out = {}
+    for name, targets in cases.items():
+        done, start, seed = 0, time.perf_counter(), 0
+        while time.perf_counter() - start < seconds:
+            done += len(generator.generate(7, 256, seed=seed, **targets))
+            seed += 1
+        out[name] = done / (time.perf_counter() - start)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--per-setting", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    generator, classifier = Generator(threads=1), Classifier(threads=1)
+    test = load_split("test", args.data_dir)
+    _, real_features = classifier.probabilities_and_features(test.images)
+    real = metrics.fit_per_class(real_features, test.labels)
+    rows = [{"digit": d, "control": "none", "target": None, **_plain(generator, classifier, real, d, args)}
+            for d in range(10)]
+    rows += [measure_setting(generator, classifier, real, d, c, t, args.per_setting, args.seed)
+             for d, c, t in settings(generator)]
+    document = {"per_setting": args.per_setting, "seed": args.seed, "rows": rows, "images_per_s": speed(generator)}
+    print(_table(document))
+    if args.json is not None:
+        write_atomic(args.json, json.dumps(document, indent=1).encode())
+        print(f"wrote {args.json}")
+
+
+def _plain(generator: Generator, classifier: Classifier, real: list, digit: int, args: argparse.Namespace) -> dict:
+    plain = generator.generate(digit, args.per_setting, seed=args.seed)
+    probabilities, features = classifier.probabilities_and_features(plain)
+    return {"label_accuracy": float((probabilities.argmax(1) == digit).mean()),
+            "fid_digit": metrics.frechet_distance(metrics.fit_gaussian(features), real[digit])}
+
+
+def _table(document: dict) -> str:
+    lines = ["| digit | control | target | on target | median error | other's drift (median, relative) "
+             "| label accuracy | per-digit FID |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for row in document["rows"]:
+        if row["control"] == "none":
+            lines.append(f"| {row['digit']} | none | | | | | {100 * row['label_accuracy']:.1f}% | {row['fid_digit']:.2f} |")
+            continue
+        lines.append(f"| {row['digit']} | {row['control']} | {row['target']:g} | {100 * row['on_target']:.1f}% "
+                     f"| {row['median_error']:.3f} | {row['drift_median']:.3f} ({100 * row['drift_relative_median']:.1f}%) "
+                     f"| {100 * row['label_accuracy']:.1f}% | {row['fid_digit']:.2f} |")
+    speeds = document["images_per_s"]
+    lines.append("")
+    lines += [f"{name}: {value:,.0f} images/s ({speeds['plain'] / value:.2f}x the plain time)" for name, value in speeds.items()]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

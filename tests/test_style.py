@@ -1,0 +1,176 @@
+"""Style controls: the measures on pictures whose answer is known, steering on the shipped model,
+the refusals, and the fit an export writes."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from mnistgen import Generator
+from mnistgen.limits import InputError, ModelError
+from mnistgen.style import TOLERANCE, StyleSpace, check_style, measure, slants, stroke_widths
+from tests.tiny_models import tiny_generator
+
+
+def bar(rows: int, cols: int, value: int = 255) -> np.ndarray:
+    image = np.zeros((1, 28, 28), np.uint8)
+    image[0, 4 : 4 + rows, 10 : 10 + cols] = value
+    return image
+
+
+def line(degrees: float, width: float = 1.0) -> np.ndarray:
+    """A straight stroke through the centre, leaning ``degrees`` from vertical (positive: right)."""
+    rows, cols = np.mgrid[0:28, 0:28].astype(np.float64)
+    angle = math.radians(degrees)
+    # distance from the line through (14, 14) along (sin a, -cos a) in (x, y) with y down
+    distance = np.abs((cols - 14) * math.cos(angle) + (rows - 14) * math.sin(angle))
+    along = np.abs(-(cols - 14) * math.sin(angle) + (rows - 14) * math.cos(angle))
+    return (255 * ((distance <= width / 2) & (along <= 9))).astype(np.uint8)[None]
+
+
+def test_stroke_width_is_twice_area_over_perimeter_of_the_ink():
+    # a 3 x 20 bar: area 60, perimeter 2 x (3 + 20) = 46 edges between ink and paper
+    assert stroke_widths(bar(20, 3))[0] == pytest.approx(2 * 60 / 46)
+    # ink is >= 128: a bar at 127 has none, one at 128 counts
+    assert stroke_widths(bar(20, 3, 127))[0] == 0
+    assert stroke_widths(bar(20, 3, 128))[0] == pytest.approx(2 * 60 / 46)
+    # the field's edge is paper: a bar touching it still has its edges there
+    edge = np.zeros((1, 28, 28), np.uint8)
+    edge[0, :, :2] = 255
+    assert stroke_widths(edge)[0] == pytest.approx(2 * 56 / (2 * 28 + 2 * 2))
+
+
+@pytest.mark.parametrize("degrees", [-30, -15, 0, 10, 25])
+def test_slant_is_the_lean_of_the_ink_from_vertical_positive_right(degrees):
+    assert slants(line(degrees, width=2.0))[0] == pytest.approx(degrees, abs=1.0)
+    # a stroke leaning right has its top to the right of its bottom
+    if degrees > 0:
+        image = line(degrees, width=2.0)[0]
+        top, bottom = np.nonzero(image[:8])[1].mean(), np.nonzero(image[20:])[1].mean()
+        assert top > bottom
+
+
+@pytest.fixture(scope="module")
+def generator(generator_path):
+    g = Generator(generator_path, threads=1)
+    if "style" not in g.capabilities:
+        pytest.fail("the shipped generator must carry its style fit (mnistgen-export --style)")
+    return g
+
+
+@pytest.mark.parametrize("digit", [7, 3, 4, 8, 1])
+def test_every_sample_meets_its_target_across_the_range(generator, digit):
+    # each end of each control's range, and both controls at once in the middle
+    ranges = generator.style_space().ranges[digit]
+    asks = [{"stroke_width": ranges[0, 0]}, {"stroke_width": ranges[0, 1]}, {"slant": ranges[1, 0]},
+            {"slant": ranges[1, 1]}, {"stroke_width": ranges[0].mean(), "slant": ranges[1].mean()}]
+    for targets in asks:
+        images = generator.generate(digit, 200, seed=5, **targets)
+        measured = measure(images)
+        for index, name in enumerate(("stroke_width", "slant")):
+            if name in targets:
+                on_target = np.abs(measured[:, index] - targets[name]) <= TOLERANCE[index]
+                assert on_target.mean() >= 0.95, (targets, name, on_target.mean())
+        labels, _ = generator.classifier().predict(images)
+        assert (labels == digit).mean() >= 0.97, targets
+
+
+def test_one_control_keeps_the_other(generator):
+    plain = measure(generator.generate(5, 200, seed=2))
+    bold = measure(generator.generate(5, 200, seed=2, stroke_width=generator.style_space().ranges[5, 0, 1]))
+    upright = measure(generator.generate(5, 200, seed=2, slant=0.0))
+    assert np.median(np.abs(bold[:, 1] - plain[:, 1])) < 5.5  # 10 % of the documented 55-degree span
+    assert np.median(np.abs(upright[:, 0] - plain[:, 0]) / plain[:, 0]) < 0.10
+
+
+def test_controlled_seeds_are_reproducible_and_prefix_stable(generator):
+    first = generator.generate(6, 10, seed=9, stroke_width=2.8, slant=-10)
+    assert np.array_equal(first, generator.generate(6, 10, seed=9, stroke_width=2.8, slant=-10))
+    assert np.array_equal(first, generator.generate(6, 20, seed=9, stroke_width=2.8, slant=-10)[:10])
+    assert np.array_equal(first, np.concatenate(list(generator.batches(6, 10, seed=9, stroke_width=2.8, slant=-10))))
+
+
+def test_without_controls_the_output_is_the_models_own(generator):
+    plain = generator.generate(1, 16, seed=3)
+    z = np.random.default_rng(3).standard_normal((16, generator.latent_dim), dtype=np.float32)
+    assert np.array_equal(plain, generator.render(z, 1))
+    assert np.array_equal(plain, generator.generate(1, 16, seed=3, legibility=0))
+    # legibility 1 halves the latents: the same as rendering them halved
+    assert np.array_equal(generator.generate(1, 16, seed=3, legibility=1), generator.render(z * np.float32(0.5), 1))
+
+
+def test_every_composition_takes_the_controls(generator):
+    number = generator.number("47", 30, seed=1, stroke_width=2.5)
+    for position in range(2):
+        widths = stroke_widths(number[:, :, 28 * position : 28 * position + 28])
+        assert np.mean(np.abs(widths - 2.5) <= 0.35) >= 0.8  # a neighbour's jittered ink may reach in
+    assert abs(np.median(slants(generator.style_walk(4, steps=12, seed=0, slant=20))) - 20) <= TOLERANCE[1]
+    first_frame = generator.morph(3, 8, steps=4, seed=0, stroke_width=1.6)[0]
+    assert abs(stroke_widths(first_frame[None])[0] - 1.6) <= TOLERANCE[0]
+    hand = np.random.default_rng(0).standard_normal(generator.latent_dim).astype(np.float32)
+    bold = generator.in_hand("7", hand, count=20, spread=0.2, seed=0, stroke_width=2.6)
+    assert np.mean(np.abs(stroke_widths(bold) - 2.6) <= TOLERANCE[0]) >= 0.95
+
+
+@pytest.mark.parametrize("options,message", [
+    ({"stroke_width": 9.0}, "stroke_width for digit 7 must be"),
+    ({"slant": -80}, "slant for digit 7 must be"),
+    ({"stroke_width": "bold"}, "stroke_width must be a number within the digit's range .*, got 'bold'"),
+    ({"slant": float("nan")}, "slant must be a number"),
+    ({"legibility": 1.5}, "legibility must be a number from 0 to 1, got 1.5"),
+    ({"legibility": True}, "legibility must be a number from 0 to 1, got True"),
+])
+def test_bad_controls_are_refused_in_one_line_naming_the_range(generator, options, message):
+    with pytest.raises(InputError, match=message) as caught:
+        generator.generate(7, 4, seed=0, **options)
+    assert "\n" not in str(caught.value)
+    if "for digit" in message:
+        low, high = generator.style_space().ranges[7, 0 if "stroke_width" in options else 1]
+        assert f"{low:g}-{high:g}" in str(caught.value)
+
+
+def test_a_model_without_directions_refuses_the_controls_and_still_draws(tmp_path):
+    g = Generator(tiny_generator(tmp_path / "plain.onnx"))
+    assert "style" not in g.capabilities
+    with pytest.raises(ModelError, match="no style directions"):
+        g.generate(3, 2, seed=0, slant=5)
+    assert g.generate(3, 2, seed=0, legibility=0.5).shape == (2, 28, 28)  # legibility needs no fit
+    assert g.generate(3, 2, seed=0).shape == (2, 28, 28)
+
+
+def test_a_damaged_style_fit_is_a_model_error(tmp_path):
+    bad = {"style": json.dumps({"intercept": [[0, 0]] * 10, "gradient": [], "directions": [], "ranges": []})}
+    g = Generator(tiny_generator(tmp_path / "bad.onnx", metadata=bad))
+    with pytest.raises(ModelError, match="style gradient must be finite numbers of shape"):
+        g.generate(3, 2, seed=0, stroke_width=2)
+
+
+def test_check_style_names_the_options_as_told():
+    with pytest.raises(InputError, match="--legibility must be a number from 0 to 1"):
+        check_style(legibility=-0.1, names=("--stroke-width", "--slant", "--legibility"))
+
+
+def test_the_export_writes_a_fit_the_runtime_reads(tmp_path, generator_path):
+    onnx = pytest.importorskip("onnx")
+    from mnistgen.export.style import StyleFit, with_style
+
+    model = with_style(onnx.load(str(generator_path)), None, StyleFit(samples=300, range_samples=40))
+    path = tmp_path / "styled.onnx"
+    onnx.save(model, str(path))
+    g = Generator(path, threads=1)
+    space = g.style_space()
+    assert isinstance(space, StyleSpace)
+    # the directions are orthonormal and each points the way its control grows
+    for digit in range(10):
+        d = space.directions[digit]
+        assert np.allclose(d @ d.T, np.eye(2), atol=1e-5)
+        assert (np.sum(d * space.gradient[digit], axis=1) > 0).all()
+        assert (space.ranges[digit, :, 0] <= space.ranges[digit, :, 1]).all()
+    # the fit predicts: widths and slants of fresh samples correlate with it
+    z = np.random.default_rng(7).standard_normal((400, g.latent_dim), dtype=np.float32)
+    measured = measure(g.render(z, 7))
+    predicted = space.intercept[7] + z @ space.gradient[7].T
+    for control in range(2):
+        assert np.corrcoef(measured[:, control], predicted[:, control])[0, 1] > 0.8

@@ -66,6 +66,8 @@ BODY_TIMEOUT_S = 30
 PICTURE_BUDGET_BYTES = 256 * 1024 * 1024
 """The POSTed pictures held at once (received, waiting or being read) declare at most this many
 bytes in all: 16 of the largest, thousands of drawings."""
+STYLE = ("stroke_width", "slant", "legibility")
+"""Query parameters of every drawing endpoint: mnistgen.style's controls, by the API's names."""
 PICTURE = Wording(picture="the request body", takes="the body must be", say_digit="the query parameter like_digit=D")
 """Refusals of a POSTed picture name the body and the query parameter, not the CLI's options."""
 RETRY_AFTER_S = 1
@@ -213,7 +215,7 @@ class Api:
             )
 
     async def digits(self, request: Request) -> Response:
-        query = Query(request, ("count", "seed", "format", "grid", "verify", "min_confidence"))
+        query = Query(request, ("count", "seed", "format", "grid", "verify", "min_confidence", *STYLE))
         # checked in the CLI's order (mnistgen.cli.build_request), so the first mistake is named
         digits = check_number(request.path_params["digits"])
         verify = query.flag("verify")
@@ -224,29 +226,32 @@ class Api:
         count, seed, format, grid = self._digit_options(query, digits)
         min_confidence = check_min_confidence(
             DEFAULT_MIN_CONFIDENCE if not query.given("min_confidence") else query.number("min_confidence"))
+        style = self._style(query, digits)
         self._check_answer(digits, count, format, grid)
 
         def job() -> Payload:
             if len(digits) > 1:
-                pictures = self.generator.number(digits, count, seed)
+                pictures = self.generator.number(digits, count, seed, **style)
             else:
                 pictures = self.generator.generate(int(digits), count, seed, verify=verify,
-                                                   min_confidence=min_confidence)
+                                                   min_confidence=min_confidence, **style)
             return _payload(pictures, digits, format, grid=grid)
 
         return (await self.pool.run(job)).response()
 
     async def digits_like(self, request: Request) -> Response:
         """POST: the digits written in the hand of the picture in the body (`--like`)."""
-        query = Query(request, ("count", "seed", "spread", "like_digit", "format", "grid"))
+        query = Query(request, ("count", "seed", "spread", "like_digit", "format", "grid", *STYLE))
         digits = check_number(request.path_params["digits"])
         count, seed, format, grid = self._digit_options(query, digits)
         like_digit = self._like_digit(query)
         spread = check_spread(DEFAULT_SPREAD if not query.given("spread") else query.number("spread"))
+        style = self._style(query, digits)
         self._check_answer(digits, count, format, grid)
 
         def write(hand: Hand) -> Payload:
-            return _payload(self.generator.in_hand(digits, hand, count, spread, seed), digits, format, grid=grid, hand=hand)
+            pictures = self.generator.in_hand(digits, hand, count, spread, seed, **style)
+            return _payload(pictures, digits, format, grid=grid, hand=hand)
 
         return await self._in_hand(request, like_digit, write)
 
@@ -268,27 +273,34 @@ class Api:
         if format == "png" and count > 1 and not grid:
             raise InputError("format png returns one image: add grid=true, use count=1, or format zip, npy or gif")
 
+    def _style(self, query: Query, digits: str) -> dict[str, Any]:
+        """The style parameters as the API's keywords, checked against the model's ranges for ``digits``."""
+        style = self.generator.style(digits, *(query.number(name) for name in STYLE))
+        return {"stroke_width": style.stroke_width, "slant": style.slant, "legibility": style.legibility}
+
     @staticmethod
     def _like_digit(query: Query) -> Optional[int]:
         return None if not query.given("like_digit") else check_digit(query.integer("like_digit"))
 
     async def morph(self, request: Request) -> Response:
-        query = Query(request, ("steps", "seed", "format"))
+        query = Query(request, ("steps", "seed", "format", *STYLE))
         digit = check_digit(_integer(request.path_params["digit"]))
         to = check_digit(_integer(request.path_params["to"]))
         steps, seed, format = self._sequence_options(query)
-        return await self._sequence(lambda: self.generator.morph(digit, to, steps, seed), f"{digit}_to_{to}", format)
+        style = self._style(query, str(digit))
+        return await self._sequence(lambda: self.generator.morph(digit, to, steps, seed, **style), f"{digit}_to_{to}", format)
 
     async def morph_like(self, request: Request) -> Response:
         """POST: the picture's hand morphing from one digit into another (`--like --morph`)."""
-        query = Query(request, ("steps", "like_digit", "format"))
+        query = Query(request, ("steps", "like_digit", "format", *STYLE))
         digit = check_digit(_integer(request.path_params["digit"]))
         to = check_digit(_integer(request.path_params["to"]))
         steps, _, format = self._sequence_options(query)
         like_digit = self._like_digit(query)
+        style = self._style(query, str(digit))
 
         def write(hand: Hand) -> Payload:
-            frames = self.generator.morph(digit, to, steps, latent=hand.latent)
+            frames = self.generator.morph(digit, to, steps, latent=hand.latent, **style)
             return _payload(frames, f"{digit}_to_{to}", format, sequence=True, hand=hand)
 
         return await self._in_hand(request, like_digit, write)
@@ -303,10 +315,11 @@ class Api:
             return (await self.pool.run(lambda: write(self.hands.read(picture, like_digit)))).response()
 
     async def walk(self, request: Request) -> Response:
-        query = Query(request, ("steps", "seed", "format"))
+        query = Query(request, ("steps", "seed", "format", *STYLE))
         digit = check_digit(_integer(request.path_params["digit"]))
         steps, seed, format = self._sequence_options(query)
-        return await self._sequence(lambda: self.generator.style_walk(digit, steps, seed), f"{digit}_walk", format)
+        style = self._style(query, str(digit))
+        return await self._sequence(lambda: self.generator.style_walk(digit, steps, seed, **style), f"{digit}_walk", format)
 
     def _sequence_options(self, query: Query) -> tuple[int, Optional[int], str]:
         steps = check_steps(DEFAULT_STEPS if not query.given("steps") else query.integer("steps"))
@@ -553,6 +566,12 @@ def openapi_document(limits: ServeLimits) -> dict[str, Any]:
     strip = _param("format", "query", {"enum": list(SEQUENCE_FORMATS), "default": "png"}, "png: one strip.")
     like_digit = _param("like_digit", "query", {"type": "integer", "minimum": 0, "maximum": 9},
                         "The digit the picture shows; omitted: the classifier reads it and must be sure.")
+    style = [_param("stroke_width", "query", {"type": "number"}, "Every sample's stroke width in px, within the digit's "
+                    "range (/v1/info's style); omitted: the model's own."),
+             _param("slant", "query", {"type": "number"}, "Every sample's slant in degrees from vertical (positive: "
+                    "leaning right), within the digit's range."),
+             _param("legibility", "query", {"type": "number", "minimum": 0, "maximum": 1, "default": 0},
+                    "How close to the typical hand: 0 the model's own spread, 1 half of it.")]
     def errors(*codes: tuple[int, str]) -> dict[str, Any]:
         error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
         return {str(code): {"description": text, "content": error} for code, text in
@@ -586,23 +605,24 @@ def openapi_document(limits: ServeLimits) -> dict[str, Any]:
                     _param("verify", "query", {"type": "boolean", "default": False}, "Keep only samples the classifier recognises (one digit)."),
                     _param("min_confidence", "query", {"type": "number", "minimum": 0, "maximum": 1,
                                                        "default": DEFAULT_MIN_CONFIDENCE}, "With verify."),
+                    *style,
                 ], DIGIT_FORMATS),
                 "post": in_hand(images("The digits written in the hand of the picture in the body: the first sample "
                                        "in that hand, the others around it", [
                     digits, count, seed,
                     _param("spread", "query", {"type": "number", "minimum": 0, "maximum": 1, "default": DEFAULT_SPREAD},
                            "How far samples after the first stray from the hand: 0 the hand itself, 1 random hands."),
-                    like_digit, digit_format, grid,
+                    like_digit, digit_format, grid, *style,
                 ], DIGIT_FORMATS)),
             },
             "/v1/morph/{digit}/{to}": {
-                "get": images("One sample morphing from one digit into another", [digit, to, steps, seed, strip],
-                              SEQUENCE_FORMATS),
+                "get": images("One sample morphing from one digit into another",
+                              [digit, to, steps, seed, strip, *style], SEQUENCE_FORMATS),
                 "post": in_hand(images("The picture's hand morphing from one digit into another",
-                                       [digit, to, steps, like_digit, strip], SEQUENCE_FORMATS)),
+                                       [digit, to, steps, like_digit, strip, *style], SEQUENCE_FORMATS)),
             },
-            "/v1/walk/{digit}": {"get": images("One digit drifting through handwriting styles", [digit, steps, seed, strip],
-                                               SEQUENCE_FORMATS)},
+            "/v1/walk/{digit}": {"get": images("One digit drifting through handwriting styles",
+                                               [digit, steps, seed, strip, *style], SEQUENCE_FORMATS)},
             "/v1/info": {"get": {"summary": "The model's metadata and capabilities (as mnistgen --info) and this server's limits",
                                  "responses": {"200": {"description": "JSON"}}}},
             "/healthz": {"get": {"summary": "Liveness, and the requests running and waiting",

@@ -104,6 +104,21 @@ def test_morph_and_walk_are_the_generator_frames(server: ServerProcess, generato
     assert get_ok(server, "/v1/walk/5?seed=2&format=gif")[:6] == b"GIF89a"
 
 
+def test_style_parameters_steer_as_the_api_does(server: ServerProcess, generator: Generator, drawing: bytes):
+    styled = "stroke_width=2.6&slant=-10&legibility=0.3"
+    assert np.array_equal(_npy(get_ok(server, f"/v1/digits/7?count=8&seed=3&format=npy&{styled}")),
+                          generator.generate(7, 8, seed=3, stroke_width=2.6, slant=-10, legibility=0.3))
+    assert np.array_equal(_npy(get_ok(server, "/v1/digits/47?count=3&seed=5&format=npy&stroke_width=2.5")),
+                          generator.number("47", 3, seed=5, stroke_width=2.5))
+    assert np.array_equal(_npy(get_ok(server, "/v1/walk/4?steps=5&seed=1&format=npy&slant=20")),
+                          generator.style_walk(4, 5, seed=1, slant=20))
+    assert np.array_equal(_npy(get_ok(server, "/v1/morph/3/8?steps=4&seed=1&format=npy&stroke_width=1.6")),
+                          generator.morph(3, 8, 4, seed=1, stroke_width=1.6))
+    _, body = post_ok(server, "/v1/digits/7?count=3&seed=2&format=npy&like_digit=7&stroke_width=2.5", drawing)
+    hand = generator.hand(drawing, digit=7)
+    assert np.array_equal(_npy(body), generator.in_hand("7", hand, 3, seed=2, stroke_width=2.5))
+
+
 def test_zip_holds_the_files_the_cli_writes(server: ServerProcess, tmp_path: Path):
     out = tmp_path / "cli"
     subprocess.run([sys.executable, "-m", "mnistgen", "4", "--count", "3", "--seed", "2", "--quiet", "--out", str(out),
@@ -443,6 +458,11 @@ BAD = [
     ("GET", "/v1/walk/3?format=zip", 400, "format must be one of png, npy, gif, got 'zip'"),
     ("GET", "/v1/walk/3?count=2", 400, "unknown query parameter 'count'; /v1/walk/3 accepts steps, seed, format"),
     ("GET", "/v1/info?model=x.onnx", 400, "unknown query parameter 'model'"),
+    ("GET", "/v1/digits/7?stroke_width=9", 400, "stroke_width for digit 7 must be"),
+    ("GET", "/v1/digits/2026?slant=44", 400, "slant for digit"),
+    ("GET", "/v1/walk/7?slant=left", 400, "slant must be a number within the digit's range"),
+    ("GET", "/v1/morph/3/8?legibility=2", 400, "legibility must be a number from 0 to 1, got 2"),
+    ("POST", "/v1/digits/7?stroke_width=nan", 400, "stroke_width must be a number"),
     ("GET", "/nope", 404, UNKNOWN),
     ("GET", "/v1/digits", 404, UNKNOWN),
     ("GET", "/v1/digits/5/extra", 404, UNKNOWN),

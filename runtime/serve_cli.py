@@ -136,10 +136,12 @@ def _serve(listener: socket.socket, generator: Generator, limits: Any, info: dic
     from mnistgen.serve_app import create_app
 
     server = uvicorn.Server(uvicorn_config(create_app(generator, limits, info), access_log))
-    # uvicorn shuts down gracefully on SIGINT/SIGTERM and then raises the signal again for the
-    # handler that was there before it: with these no-ops that finished shutdown exits 0
+    # uvicorn takes SIGINT/SIGTERM over only once it runs, shuts down gracefully, then raises the
+    # signal again for the handler that was there before it. Its own handler there too: a signal
+    # between the listening line and server.run still stops it (a no-op here lost it, and the
+    # server ran on), and the one raised again after shutdown only sets a flag, so it exits 0
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: None)
+        signal.signal(signum, server.handle_exit)
     host, port = listener.getsockname()[:2]
     address = f"[{host}]" if ":" in host else host
     sys.stderr.write(f"{PROG}: listening on http://{address}:{port} (workers {limits.workers}, queue {limits.queue}, "

@@ -653,6 +653,39 @@ def test_signal_lets_requests_in_flight_finish_then_exits_0(signum: int, generat
         stopping.request("/healthz")
 
 
+def test_a_signal_before_uvicorn_takes_over_still_stops_it(writer: Generator, monkeypatch):
+    # the listening line is written just before uvicorn installs its signal handlers: a SIGTERM
+    # sent on reading it may land in between, and must stop the server all the same
+    import uvicorn
+
+    from mnistgen import serve_cli
+    from mnistgen.cli import info_report
+    from mnistgen.serve_app import ServeLimits
+
+    run, stopped_by_watchdog = uvicorn.Server.run, []
+
+    def signalled_first(self: Any, sockets: Any = None) -> None:
+        signal.raise_signal(signal.SIGTERM)
+        # only so that a lost signal fails the test instead of hanging it
+        watchdog = threading.Timer(TIMEOUT_S, lambda: stopped_by_watchdog.append(setattr(self, "should_exit", True)))
+        watchdog.start()
+        try:
+            run(self, sockets=sockets)
+        finally:
+            watchdog.cancel()
+
+    monkeypatch.setattr(uvicorn.Server, "run", signalled_first)
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        limits = ServeLimits(workers=1, queue=1, max_images=1, hands=0)
+        serve_cli._serve(serve_cli.listen("127.0.0.1", 0), writer, limits,
+                         info_report(writer, str(model_path("encoder")), hand_cache=False), access_log=False)
+    finally:
+        for signum, handler in before.items():  # pytest's own again
+            signal.signal(signum, handler)
+    assert not stopped_by_watchdog
+
+
 # --- the command itself ------------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ from typing import Any, List, Optional
 import typer
 
 from mnistgen.cli import info_report  # /v1/info is what --info prints, from the same code
-from mnistgen.console import fail, one_line, run
+from mnistgen.console import fail, number, one_line, run
 from mnistgen.generator import Generator
 from mnistgen.limits import MAX_COUNT, InputError, ModelError, check_count, check_threads
 
@@ -44,15 +44,16 @@ app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions
                   "write in its hand (docs/serve.md).")
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; 0.0.0.0 opens it to the network."),
-    port: int = typer.Option(8000, "--port", help="TCP port, 0-65535 (0: any free one, printed at start)."),
+    # numeric options arrive as text, so a value that is no number gets our one line, as mnistgen's do
+    port: str = typer.Option("8000", "--port", metavar="P", help="TCP port, 0-65535 (0: any free one, printed at start)."),
     model: Optional[str] = typer.Option(None, "--model", help="Generator .onnx; default: the shipped model."),
     classifier: Optional[str] = typer.Option(None, "--classifier", help="Classifier .onnx for verify=true and POSTed pictures; default: the shipped one."),
     encoder: Optional[str] = typer.Option(None, "--encoder", help="Encoder .onnx for POSTed pictures; default: the shipped one."),
-    threads: int = typer.Option(1, "--threads", help="onnxruntime threads per inference, > 0."),
-    workers: Optional[int] = typer.Option(None, "--workers", help=f"Inferences at once, 1-{MAX_WORKERS}; default: the CPU count."),
-    queue: int = typer.Option(DEFAULT_QUEUE, "--queue", help=f"Requests that may wait for a worker, 0-{MAX_QUEUE}; more get 503."),
-    max_images: int = typer.Option(DEFAULT_MAX_IMAGES, "--max-images", help=f"Images one request may ask for, 1-{MAX_COUNT}; more get 413."),
-    hands: int = typer.Option(DEFAULT_HANDS, "--hands", help=f"Hands read from POSTed pictures kept in memory, 0-{MAX_HANDS_KEPT}; 0: read each picture anew."),
+    threads: str = typer.Option("1", "--threads", metavar="T", help="onnxruntime threads per inference, > 0."),
+    workers: Optional[str] = typer.Option(None, "--workers", metavar="W", help=f"Inferences at once, 1-{MAX_WORKERS}; default: the CPU count."),
+    queue: str = typer.Option(str(DEFAULT_QUEUE), "--queue", metavar="Q", help=f"Requests that may wait for a worker, 0-{MAX_QUEUE}; more get 503."),
+    max_images: str = typer.Option(str(DEFAULT_MAX_IMAGES), "--max-images", metavar="N", help=f"Images one request may ask for, 1-{MAX_COUNT}; more get 413."),
+    hands: str = typer.Option(str(DEFAULT_HANDS), "--hands", metavar="H", help=f"Hands read from POSTed pictures kept in memory, 0-{MAX_HANDS_KEPT}; 0: read each picture anew."),
     cors_origin: List[str] = typer.Option([], "--cors-origin", help="Let pages from this origin call the API (repeatable); default: none."),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request to stderr."),
 ) -> None:
@@ -60,26 +61,23 @@ def serve(
         from mnistgen.serve_app import ServeLimits
 
         limits = ServeLimits(
-            workers=check_count((os.cpu_count() or 1) if workers is None else workers, MAX_WORKERS, "--workers"),
-            queue=_check_up_to(queue, MAX_QUEUE, "--queue"),
-            max_images=check_count(max_images, MAX_COUNT, "--max-images"),
+            workers=check_count((os.cpu_count() or 1) if workers is None else number(workers, int), MAX_WORKERS,
+                                "--workers"),
+            queue=_check_up_to(number(queue, int), MAX_QUEUE, "--queue"),
+            max_images=check_count(number(max_images, int), MAX_COUNT, "--max-images"),
             cors_origins=tuple(cors_origin),
-            hands=_check_up_to(hands, MAX_HANDS_KEPT, "--hands"),
+            hands=_check_up_to(number(hands, int), MAX_HANDS_KEPT, "--hands"),
         )
-        _check_port(port)
-        generator = Generator(model, threads=check_threads(threads), classifier=classifier, encoder=encoder)
+        port_number = _check_up_to(number(port, int), 65535, "--port")
+        generator = Generator(model, threads=check_threads(number(threads, int), "--threads"), classifier=classifier,
+                              encoder=encoder)
         generator.classifier()  # opened now: a bad --classifier fails at start, not on the first verify=true
         _open_encoder(generator, given=encoder is not None)
         info = info_report(generator, encoder, hand_cache=False)
-        listener = listen(host, port)
+        listener = listen(host, port_number)
     except (InputError, ModelError) as exc:
         raise fail(PROG, str(exc), 2) from None
     _serve(listener, generator, limits, info, access_log)
-
-
-def _check_port(port: int) -> None:
-    if not 0 <= port <= 65535:
-        raise InputError(f"--port must be an integer 0-65535, got {port}")
 
 
 def _open_encoder(generator: Generator, given: bool) -> None:
@@ -93,10 +91,10 @@ def _open_encoder(generator: Generator, given: bool) -> None:
             raise
 
 
-def _check_up_to(value: int, top: int, option: str) -> int:
-    """An option that may be 0 (--queue, --hands); limits.check_count covers those from 1."""
-    if not 0 <= value <= top:
-        raise InputError(f"{option} must be an integer 0-{top}, got {value}")
+def _check_up_to(value: object, top: int, option: str) -> int:
+    """An option that may be 0 (--port, --queue, --hands); limits.check_count covers those from 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
+        raise InputError(f"{option} must be an integer 0-{top}, got {value!r}")
     return value
 
 
@@ -108,7 +106,9 @@ def listen(host: str, port: int) -> socket.socket:
     # socket.create_server leaves it 0; without it every response waits ~40 ms for a delayed ACK
     listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart need not wait out TIME_WAIT
+        if os.name == "posix":  # a restart need not wait out TIME_WAIT; on Windows the option would let a
+            # second server bind a port in use (asyncio sets it on POSIX only, for the same reason)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((host, port))
         listener.listen(MAX_CONNECTIONS)
     except OSError as exc:

@@ -1,6 +1,6 @@
 """`mnistgen serve`: a real server process on a free port, spoken to over a real socket.
 
-Pixels against Generator for the same seed, every refusal as a 4xx with the CLI's message in
+Pixels against Generator for the same seed, every refusal as a 4xx with the API's message in
 JSON, 503 (not a hang) past the pool and queue, and a clean exit 0 on SIGTERM / Ctrl-C with the
 requests in flight answered. Figures under load are the benchmark's (python -m tests.bench
 --only serve), never asserted here.
@@ -697,9 +697,16 @@ def _serve_command(*args: str, prelude: str = "") -> subprocess.CompletedProcess
 @pytest.mark.parametrize(("args", "message"), [
     (["--workers", "0"], "mnistgen serve: error: --workers must be an integer 1-64, got 0"),
     (["--port", "70000"], "mnistgen serve: error: --port must be an integer 0-65535, got 70000"),
+    (["--port", "-1"], "mnistgen serve: error: --port must be an integer 0-65535, got -1"),
     (["--queue", "-1"], "mnistgen serve: error: --queue must be an integer 0-10000, got -1"),
     (["--max-images", "100001"], "mnistgen serve: error: --max-images must be an integer 1-100000, got 100001"),
-    (["--threads", "0"], "mnistgen serve: error: threads must be a positive integer"),
+    (["--threads", "0"], "mnistgen serve: error: --threads must be a positive integer"),
+    (["--threads", "1.5"], "mnistgen serve: error: --threads must be a positive integer"),
+    (["--workers", "many"], "mnistgen serve: error: --workers must be an integer 1-64, got 'many'"),
+    (["--port", "80.5"], "mnistgen serve: error: --port must be an integer 0-65535, got '80.5'"),
+    (["--queue", "x"], "mnistgen serve: error: --queue must be an integer 0-10000, got 'x'"),
+    (["--max-images", "1e3"], "mnistgen serve: error: --max-images must be an integer 1-100000, got '1e3'"),
+    (["--hands", "2.0"], "mnistgen serve: error: --hands must be an integer 0-10000, got '2.0'"),
     (["--model", "/nonexistent.onnx"], "mnistgen serve: error: model file not found: /nonexistent.onnx"),
     (["--encoder", "/nonexistent.onnx"], "mnistgen serve: error: model file not found: /nonexistent.onnx"),
     (["--hands", "-1"], "mnistgen serve: error: --hands must be an integer 0-10000, got -1"),
@@ -722,3 +729,17 @@ def test_port_in_use_is_one_line(server: ServerProcess):
     result = _serve_command("--port", str(server.port))
     assert result.returncode == 2 and f"cannot listen on 127.0.0.1:{server.port}" in result.stderr
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_the_address_is_reused_on_posix_only(monkeypatch):
+    # on Windows SO_REUSEADDR lets a second server bind a port in use, so "cannot listen" would never come
+    from mnistgen import serve_cli
+
+    for name, reused in (("posix", True), ("nt", False)):
+        with monkeypatch.context() as patch:
+            patch.setattr(serve_cli.os, "name", name)
+            listener = serve_cli.listen("127.0.0.1", 0)
+        try:
+            assert bool(listener.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR)) == reused, name
+        finally:
+            listener.close()

@@ -38,6 +38,7 @@ from mnistgen.limits import (
     DEFAULT_MIN_CONFIDENCE,
     MAX_PER_DIGIT,
     InputError,
+    check_choice,
     check_count,
     check_min_confidence,
     check_output_dir,
@@ -86,28 +87,33 @@ class Request:
         return DIGITS * self.per_digit
 
 
+API_NAMES = {name: name for name in ("per_digit", "seed", "split", "format", "verify", "min_confidence",
+                                     "stroke_width_range", "slant_range")}
+"""How check_request's refusals name each argument: the API's names; mnistgen-dataset passes its options."""
+
+
 def check_request(per_digit: object, seed: object = None, split: object = "train", format: object = "idx",
                   verify: bool = False, min_confidence: object = None, stroke_width_range: object = None,
-                  slant_range: object = None,
-                  names: tuple[str, str] = ("stroke_width_range", "slant_range")) -> Request:
-    """InputError names the first bad argument and what is accepted. ``seed`` None draws a fresh
-    one (recorded in the manifest, so the dataset can be made again). ``stroke_width_range`` and
-    ``slant_range`` (low, high) draw each sample's target uniformly: augmentation with labels,
-    each digit's draw kept within its legible range (check_style_ranges, once the model is open)."""
-    per_digit = check_count(per_digit, limit=MAX_PER_DIGIT, name="per_digit")
-    seed = fresh_seed() if seed is None else check_seed(seed)
-    if split not in SPLITS:
-        raise InputError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    if format not in FORMATS:
-        raise InputError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+                  slant_range: object = None, names: dict[str, str] = API_NAMES) -> Request:
+    """InputError names the first bad argument (as ``names`` says) and what is accepted. ``seed``
+    None draws a fresh one (recorded in the manifest, so the dataset can be made again).
+    ``stroke_width_range`` and ``slant_range`` (low, high) draw each sample's target uniformly:
+    augmentation with labels, each digit's draw kept within its legible range (digit_ranges, once
+    the model is open)."""
+    per_digit = check_count(per_digit, limit=MAX_PER_DIGIT, name=names["per_digit"])
+    seed = fresh_seed() if seed is None else check_seed(seed, names["seed"])
+    split = check_choice(split, SPLITS, names["split"])
+    format = check_choice(format, FORMATS, names["format"])
     if min_confidence is not None and not verify:
-        raise InputError("min_confidence applies only with verify")
+        raise InputError(f"{names['min_confidence']} applies only with {names['verify']}")
     if verify:
-        min_confidence = check_min_confidence(DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence)
-    ranges = tuple(_check_range(value, name) for value, name in zip((stroke_width_range, slant_range), names))
+        min_confidence = check_min_confidence(DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence,
+                                              names["min_confidence"])
+    range_names = (names["stroke_width_range"], names["slant_range"])
+    ranges = tuple(_check_range(value, name) for value, name in zip((stroke_width_range, slant_range), range_names))
     if verify and any(ranges):
-        raise InputError(f"{names[0]} and {names[1]} do not combine with verify: each drawn target belongs to "
-                         "its sample, which verify could discard")
+        raise InputError(f"{range_names[0]} and {range_names[1]} do not combine with {names['verify']}: each "
+                         f"drawn target belongs to its sample, which {names['verify']} could discard")
     return Request(per_digit, seed, split, format, bool(verify), min_confidence, ranges)
 
 
@@ -125,7 +131,7 @@ def _check_range(value: object, name: str) -> tuple[float, float] | None:
     return low, high
 
 
-def digit_ranges(generator: Generator, request: Request, names: tuple[str, str] = ("stroke_width_range", "slant_range")
+def digit_ranges(generator: Generator, request: Request, names: dict[str, str] = API_NAMES
                  ) -> list[list[tuple[float, float] | None]]:
     """Per digit, the request's ranges within the model's legible range for that digit: InputError
     when a digit's range and the asked one do not meet."""
@@ -135,7 +141,8 @@ def digit_ranges(generator: Generator, request: Request, names: tuple[str, str] 
     out = []
     for digit in range(DIGITS):
         row: list[tuple[float, float] | None] = []
-        for control, (asked, name) in enumerate(zip(request.style_ranges, names)):
+        for control, (asked, name) in enumerate(zip(request.style_ranges, (names["stroke_width_range"],
+                                                                            names["slant_range"]))):
             if asked is None:
                 row.append(None)
                 continue

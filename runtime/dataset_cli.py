@@ -20,16 +20,13 @@ from mnistgen.limits import (
     InputError,
     ModelError,
     VerificationError,
-    check_choice,
-    check_count,
-    check_min_confidence,
-    check_seed,
     check_threads,
 )
 from mnistgen.progress import bar_for
 
 PROG = "mnistgen-dataset"
-RANGE_OPTIONS = ("--stroke-width-range", "--slant-range")
+OPTIONS = {name: "--" + name.replace("_", "-") for name in dataset.API_NAMES}
+"""How this command's refusals name check_request's arguments: as typed (--per-digit)."""
 
 # plain help and no rich tracebacks, as for `mnistgen`: one-line errors, fast start
 app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
@@ -65,7 +62,7 @@ def command(
                                           stroke_width_range, slant_range)
         out, kept_splits = dataset.check_destination(out_dir, request, force, f"OUT_DIR {out_dir}")
         generator = Generator(model, threads=threads, classifier=classifier)
-        dataset.digit_ranges(generator, request, RANGE_OPTIONS)  # refused before anything is made
+        dataset.digit_ranges(generator, request, OPTIONS)  # refused before anything is made
         progress = bar_for("writing dataset", request.count, quiet)
         paths = dataset.write_files(out, request, generator, kept_splits, progress)
     except (InputError, ModelError) as exc:
@@ -82,20 +79,13 @@ def command(
 def _check_options(per_digit: Optional[str], seed: Optional[str], split: str, format: str, verify: bool,
                    min_confidence: Optional[str], threads: Optional[str], stroke_width_range: Optional[str] = None,
                    slant_range: Optional[str] = None) -> tuple[dataset.Request, Optional[int]]:
-    """The options checked in dataset.check_request's order, each refusal naming the option as typed
-    (--per-digit, not the API's per_digit); check_request then builds the request from the values."""
+    """dataset.check_request's checks, each refusal naming the option as typed (--per-digit, not
+    the API's per_digit): the numbers read from their text, then the one set of rules."""
     if per_digit is None:
         raise InputError(f"--per-digit is required: images of each digit, 1-{MAX_PER_DIGIT}")
-    per_digit = check_count(number(per_digit, int), MAX_PER_DIGIT, "--per-digit")
-    seed = check_seed(number(seed, int), "--seed")
-    check_choice(split, dataset.SPLITS, "--split")
-    check_choice(format, dataset.FORMATS, "--format")
-    if min_confidence is not None:
-        if not verify:
-            raise InputError("--min-confidence applies only with --verify")
-        min_confidence = check_min_confidence(number(min_confidence, float), "--min-confidence")
     ranges = [None if text is None else _split_range(text) for text in (stroke_width_range, slant_range)]
-    request = dataset.check_request(per_digit, seed, split, format, verify, min_confidence, *ranges, names=RANGE_OPTIONS)
+    request = dataset.check_request(number(per_digit, int), number(seed, int), split, format, verify,
+                                    number(min_confidence, float), *ranges, names=OPTIONS)
     return request, check_threads(number(threads, int), "--threads")
 
 

@@ -341,7 +341,7 @@ BAD_ARGUMENTS = [
     (("out", "--per-digit", "2", "--slant-range", "a:b"), "--slant-range must be two numbers LOW:HIGH, got 'a:b'"),
     (("out", "--per-digit", "2", "--slant-range", "-25:nan"), "--slant-range must be two finite numbers"),
     (("out", "--per-digit", "2", "--stroke-width-range", "5:6"), "--stroke-width-range 5:6 misses digit", "legible range"),
-    (("out", "--per-digit", "2", "--verify", "--slant-range", "-5:5"), "do not combine with verify"),
+    (("out", "--per-digit", "2", "--verify", "--slant-range", "-5:5"), "do not combine with --verify"),
 ]
 
 

@@ -13,8 +13,9 @@ width's variance and ~93 % of the slant's), so the model file carries, per digit
 (intercept and gradient, ``StyleSpace``) and two orthonormal directions in z. A sample is steered
 by moving its own latent in that plane: a first step from the fit, then per-sample secant
 (Broyden) steps, each one batched generator call over the samples still off target, until the
-measured values are within TOLERANCE. A control left unset is held at the value the first step
-gave it, so asking for a slant keeps the stroke width and the other way round.
+measured values are within TOLERANCE. A control left unset is held at the sample's own value
+(read from one unsteered render), so asking for a slant keeps the stroke width and the other way
+round.
 
 Legibility is the latent scale made a user's control: 0 is the model's own spread (as without
 the control), 1 halves it (typical, clean hands; fewer rare ones).
@@ -121,7 +122,7 @@ class StyleSpace:
             values = np.atleast_1d(target)
             outside = values[(values < low - 1e-9) | (values > high + 1e-9)]
             if len(outside):
-                raise InputError(f"{names[i]} for digit {digit} must be {_number(low)}-{_number(high)} "
+                raise InputError(f"{names[i]} for digit {digit} must be from {_number(low)} to {_number(high)} "
                                  f"{UNITS[CONTROLS[i]]} (legible there), got {_number(float(outside[0]))}")
 
 
@@ -205,8 +206,9 @@ def steer(render: Render, z: np.ndarray, space: StyleSpace, digit: int,
           targets: tuple[float | None, float | None] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(latents, images): each sample of ``z`` moved in its digit's style plane until its measured
     stroke width and slant are on ``targets``: one (stroke width, slant) pair for all, None
-    leaving a control free (held where the first step leaves it), or an array (n, 2) of each
-    sample's own, NaN leaving it free.
+    leaving a control free, or an array (n, 2) of each sample's own, NaN leaving it free. A free
+    control is held at the sample's own value (the samples with one are rendered once unsteered
+    to read it): asking for a slant keeps each sample's stroke width.
 
     Each sample's path depends on its own latent and targets only (the renders are
     batch-invariant), so seeds stay prefix-stable: 10 of 20 samples are the first 10 steered alone."""
@@ -214,14 +216,16 @@ def steer(render: Render, z: np.ndarray, space: StyleSpace, digit: int,
     jacobian = _dot(gradient[:, None, :], directions[None])  # d(measure)/d(step), (2, 2), from the fit
     if isinstance(targets, tuple):
         targets = Style(*targets).goals(0, len(z))
-    goal = np.asarray(targets, dtype=np.float64)
+    goal = np.array(targets, dtype=np.float64)  # a copy: the free controls' values are written in
     asked = ~np.isnan(goal)
+    free = np.flatnonzero(~asked.all(axis=1))
+    if len(free):  # the value to hold: the sample's own, not the fit's guess at it
+        goal[free] = np.where(asked[free], goal[free], measure(render(z[free])))
     predicted = space.intercept[digit] + _dot(z.astype(np.float64)[:, None, :], gradient[None])  # (n, 2)
     step = np.clip(np.linalg.solve(jacobian, (np.where(asked, goal, predicted) - predicted).T).T, -MAX_STEP, MAX_STEP)
     latents = _moved(z, step, directions)
     images = render(latents)
     measured = measure(images)
-    goal = np.where(asked, goal, measured)  # a free control stays where the fit's step left it
     slopes = np.repeat(jacobian[None], len(z), axis=0)
     for _ in range(MAX_ROUNDS):
         error = goal - measured

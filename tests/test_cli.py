@@ -368,10 +368,10 @@ def test_long_run_without_terminal_writes_nothing_to_stderr(tmp_path: Path, gene
 
 def test_style_options_give_the_apis_images(tmp_path: Path, generator_path: Path, generator: Generator):
     model = ("--model", str(generator_path))
-    result = cli("7", "-n", "16", "-s", "4", "--stroke-width", "2.6", "--slant", "-10", "--legibility", "0.8",
+    result = cli("7", "-n", "16", "-s", "4", "--stroke-width", "2.6", "--slant", "15", "--legibility", "0.8",
                  "--format", "npy", "-o", "s", *model, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    expected = generator.generate(7, 16, seed=4, stroke_width=2.6, slant=-10, legibility=0.8)
+    expected = generator.generate(7, 16, seed=4, stroke_width=2.6, slant=15, legibility=0.8)
     np.testing.assert_array_equal(np.load(tmp_path / "s" / "7.npy"), expected)
     assert not np.array_equal(expected, generator.generate(7, 16, seed=4))
     walk = cli("4", "--style-walk", "--steps", "5", "-s", "1", "--slant", "20", "--format", "npy", "-o", "w", *model,

@@ -67,22 +67,30 @@ def test_every_sample_meets_its_target_across_the_range(generator, digit):
     asks = [{"stroke_width": ranges[0, 0]}, {"stroke_width": ranges[0, 1]}, {"slant": ranges[1, 0]},
             {"slant": ranges[1, 1]}, {"stroke_width": ranges[0].mean(), "slant": ranges[1].mean()}]
     for targets in asks:
-        images = generator.generate(digit, 200, seed=5, **targets)
+        images = generator.generate(digit, 400, seed=5, **targets)
         measured = measure(images)
         for index, name in enumerate(("stroke_width", "slant")):
             if name in targets:
                 on_target = np.abs(measured[:, index] - targets[name]) <= TOLERANCE[index]
                 assert on_target.mean() >= 0.95, (targets, name, on_target.mean())
+        # legible: the bench measures the label accuracy to a tenth of a point; this only guards
+        # against steering that breaks digits (the model's own 7s read at about 99 %)
         labels, _ = generator.classifier().predict(images)
-        assert (labels == digit).mean() >= 0.97, targets
+        assert (labels == digit).mean() >= 0.96, targets
 
 
-def test_one_control_keeps_the_other(generator):
-    plain = measure(generator.generate(5, 200, seed=2))
-    bold = measure(generator.generate(5, 200, seed=2, stroke_width=generator.style_space().ranges[5, 0, 1]))
-    upright = measure(generator.generate(5, 200, seed=2, slant=0.0))
-    assert np.median(np.abs(bold[:, 1] - plain[:, 1])) < 5.5  # 10 % of the documented 55-degree span
-    assert np.median(np.abs(upright[:, 0] - plain[:, 0]) / plain[:, 0]) < 0.10
+@pytest.mark.parametrize("digit", [6, 1, 0])
+def test_one_control_keeps_the_other(generator, digit):
+    # at the far ends of the range, where the fit's plane bends most: the free control is held at
+    # each sample's own value, to within the tolerance
+    ranges = generator.style_space().ranges[digit]
+    plain = measure(generator.generate(digit, 200, seed=2))
+    for end in range(2):
+        bold = measure(generator.generate(digit, 200, seed=2, stroke_width=ranges[0, end]))
+        leaning = measure(generator.generate(digit, 200, seed=2, slant=ranges[1, end]))
+        assert np.median(np.abs(bold[:, 1] - plain[:, 1])) < TOLERANCE[1] / 2
+        assert np.median(np.abs(leaning[:, 0] - plain[:, 0]) / plain[:, 0]) < 0.05
+        assert np.mean(np.abs(leaning[:, 0] - plain[:, 0]) <= TOLERANCE[0]) >= 0.95
 
 
 def test_controlled_seeds_are_reproducible_and_prefix_stable(generator):
@@ -128,7 +136,7 @@ def test_bad_controls_are_refused_in_one_line_naming_the_range(generator, option
     assert "\n" not in str(caught.value)
     if "for digit" in message:
         low, high = generator.style_space().ranges[7, 0 if "stroke_width" in options else 1]
-        assert f"{low:g}-{high:g}" in str(caught.value)
+        assert f"from {low:g} to {high:g}" in str(caught.value)
 
 
 def test_a_model_without_directions_refuses_the_controls_and_still_draws(tmp_path):

@@ -181,7 +181,7 @@ def test_node_style_controls_match_python(node, tmp_path, generator_path, python
                  f"number 47 with stroke width 2.5 on {runtime}")
     low, high = python_generator.style_space().ranges[7, 0]
     assert result.error(too_bold) == {"error": "InputError",
-                                      "message": f"strokeWidth for digit 7 must be {low:g}-{high:g} px (legible there), got 9"}
+                                      "message": f"strokeWidth for digit 7 must be from {low:g} to {high:g} px (legible there), got 9"}
 
 
 def test_node_reads_the_model_as_python_and_onnx_do(node, tmp_path, generator_path, python_generator):
@@ -380,10 +380,10 @@ def test_page_draws_what_node_draws(node, chromium, page_url, tmp_path, generato
 
 def test_page_sliders_steer_as_node_does(node, chromium, page_url, tmp_path, generator_path):
     styled, too_bold = visit(node, chromium, [
-        {"url": page_url + "?digits=7&count=3&seed=2&stroke_width=2.6&slant=-10&legibility=0.5"},
+        {"url": page_url + "?digits=7&count=3&seed=2&stroke_width=2.6&slant=15&legibility=0.5"},
         {"url": page_url + "?digits=7&count=1&seed=2&stroke_width=9"}])
     job = NodeJob(tmp_path, str(generator_path), {"runtime": "wasm"})
-    index = job.call("generate", 7, count=3, seed=2, strokeWidth=2.6, slant=-10, legibility=0.5)
+    index = job.call("generate", 7, count=3, seed=2, strokeWidth=2.6, slant=15, legibility=0.5)
     plain = job.call("generate", 7, count=3, seed=2)
     node_result = job.run(node)
     assert styled["status"] == "ready" and styled["errors"] == [], styled

@@ -680,7 +680,7 @@ function checkStyle(info, where, latentDim, digits, { strokeWidth, slant, legibi
         if (target !== undefined && !(target >= low - 1e-9 && target <= high + 1e-9)) {
           const name = ['strokeWidth', 'slant'][control];
           const unit = ['px', 'degrees'][control];
-          throw new InputError(`${name} for digit ${digit} must be ${low}-${high} ${unit} (legible there), got ${target}`);
+          throw new InputError(`${name} for digit ${digit} must be from ${low} to ${high} ${unit} (legible there), got ${target}`);
         }
       });
     }
@@ -804,6 +804,8 @@ class Generator {
     const dot = (a, b, offset = 0) => pairwiseSum(Float64Array.from(b, (value, i) => a[offset + i] * value), identity);
     const jacobian = [dot(g0, d0), dot(g0, d1), dot(g1, d0), dot(g1, d1)];
     const asked = style.goals.map((goal) => !Number.isNaN(goal));
+    // a free control is held at the sample's own value, read from one unsteered render
+    const own = asked.every(Boolean) ? null : measureStyle(await this.render(latents, digit), rows, this.height, this.width);
     const step = new Float64Array(rows * 2);
     for (let n = 0; n < rows; n += 1) {
       const predicted = [space.intercept[digit][0] + dot(latents, g0, n * D), space.intercept[digit][1] + dot(latents, g1, n * D)];
@@ -818,7 +820,7 @@ class Generator {
     const size = this.height * this.width;
     const images = await this.render(current, digit);
     const measured = measureStyle(images, rows, this.height, this.width);
-    const goal = Float64Array.from({ length: rows * 2 }, (_, i) => (asked[i % 2] ? style.goals[i % 2] : measured[i]));
+    const goal = Float64Array.from({ length: rows * 2 }, (_, i) => (asked[i % 2] ? style.goals[i % 2] : own[i]));
     const slopes = Float64Array.from({ length: rows * 4 }, (_, i) => jacobian[i % 4]);
     for (let round = 0; round < STYLE.maxRounds; round += 1) {
       const off = [];

@@ -1,9 +1,9 @@
 """Style controls measured: target against measured, per control and per digit, over each digit's
 range (its ends and centre), with the share on target, the median error, the other control's
 drift, label accuracy and per-digit FID beside the uncontrolled model; and images a second with
-and without controls, in process on one thread.
+and without controls, in process on one thread; and mnistgen-eval's figures at four legibilities.
 
-    python -m tests.bench.style --per-setting 1000 --json runs/bench-style.json
+    python -m tests.bench.style --per-setting 1000 --data-dir ../shared/mnist --json runs/bench-style.json
 
 The drift is the other control's median absolute change from the same seed's uncontrolled
 sample: in px for stroke width (and as a share of that sample's own width), in degrees for slant
@@ -52,10 +52,21 @@ def measure_setting(generator: Generator, classifier: Classifier, real: list[met
             "fid_digit": metrics.frechet_distance(metrics.fit_gaussian(features), real[digit])}
 
 
+def fit_r2(generator: Generator, samples: int = 2000, seed: int = 11) -> list[list[float]]:
+    """Per digit, the share of each control's variance the model's linear fit explains on fresh samples."""
+    space, out = generator.style_space(), []
+    for digit in range(10):
+        z = np.random.default_rng([seed, digit]).standard_normal((samples, generator.latent_dim), dtype=np.float32)
+        measured = measure(generator.render(z, digit))
+        predicted = space.intercept[digit] + z @ space.gradient[digit].T
+        out.append([float(1 - np.var(measured[:, c] - predicted[:, c]) / np.var(measured[:, c])) for c in range(2)])
+    return out
+
+
 def speed(generator: Generator, seconds: float = 3.0) -> dict:
     """Images a second for 256-sample batches of 7s: plain, and with each control and both."""
-    cases = {"plain": {}, "stroke_width 3.0": {"stroke_width": 3.0}, "slant -15": {"slant": -15.0},
-             "both": {"stroke_width": 3.0, "slant": -15.0}}
+    cases = {"plain": {}, "stroke_width 2.5": {"stroke_width": 2.5}, "slant 15": {"slant": 15.0},
+             "both": {"stroke_width": 2.5, "slant": 15.0}}
     out = {}
     for name, targets in cases.items():
         done, start, seed = 0, time.perf_counter(), 0
@@ -64,6 +75,28 @@ def speed(generator: Generator, seconds: float = 3.0) -> dict:
             seed += 1
         out[name] = done / (time.perf_counter() - start)
     return out
+
+
+def legibility_figures(generator: Generator, data_dir: str | None, levels: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0),
+                       per_digit: int = 1000) -> list[dict]:
+    """mnistgen-eval's figures (no CAS, no reference row) for 1,000 images per digit, seed 0, at
+    each legibility: what the control trades."""
+    import tempfile
+
+    from mnistgen.evaluation.cli import Request, evaluate
+
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for level in levels:
+            images = np.concatenate([generator.generate(d, per_digit, seed=0, legibility=level) for d in range(10)])
+            labels = np.repeat(np.arange(10), per_digit)
+            path = Path(folder) / f"legibility_{level}.npz"
+            np.savez(path, images=images, labels=labels)
+            document, _ = evaluate(Request(None, path, per_digit, 0, None, data_dir, False, False, 1), echo=lambda *_: None)
+            model = document["model"]
+            rows.append({"legibility": level, "latent_scale": float(generator.info["latent_scale"]) * (1 - 0.5 * level),
+                         **{key: model[key] for key in ("label_accuracy", "fid", "fid_per_digit_mean", "precision", "recall")}})
+    return rows
 
 
 def main() -> None:
@@ -81,7 +114,8 @@ def main() -> None:
             for d in range(10)]
     rows += [measure_setting(generator, classifier, real, d, c, t, args.per_setting, args.seed)
              for d, c, t in settings(generator)]
-    document = {"per_setting": args.per_setting, "seed": args.seed, "rows": rows, "images_per_s": speed(generator)}
+    document = {"per_setting": args.per_setting, "seed": args.seed, "rows": rows, "images_per_s": speed(generator),
+                "legibility": legibility_figures(generator, args.data_dir), "fit_r2": fit_r2(generator)}
     print(_table(document))
     if args.json is not None:
         write_atomic(args.json, json.dumps(document, indent=1).encode())
@@ -105,6 +139,12 @@ def _table(document: dict) -> str:
         lines.append(f"| {row['digit']} | {row['control']} | {row['target']:g} | {100 * row['on_target']:.1f}% "
                      f"| {row['median_error']:.3f} | {row['drift_median']:.3f} ({100 * row['drift_relative_median']:.1f}%) "
                      f"| {100 * row['label_accuracy']:.1f}% | {row['fid_digit']:.2f} |")
+    lines += ["", "| legibility | latent scale | label accuracy | FID | mean per-digit FID | precision | recall |",
+              "|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['legibility']:g} | {r['latent_scale']:.3f} | {100 * r['label_accuracy']:.2f}% | {r['fid']:.3f} "
+              f"| {r['fid_per_digit_mean']:.3f} | {r['precision']:.3f} | {r['recall']:.3f} |" for r in document["legibility"]]
+    lines += ["", "fit R² on fresh samples, per digit (stroke width / slant): "
+              + ", ".join(f"{d}: {w:.2f}/{t:.2f}" for d, (w, t) in enumerate(document["fit_r2"]))]
     speeds = document["images_per_s"]
     lines.append("")
     lines += [f"{name}: {value:,.0f} images/s ({speeds['plain'] / value:.2f}x the plain time)" for name, value in speeds.items()]

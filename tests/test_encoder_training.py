@@ -21,7 +21,8 @@ from mnistgen.training.checkpoint import CheckpointError, load_checkpoint
 from mnistgen.training.data import load_split
 from mnistgen.training.onnx_classifier import torch_classifier
 
-# one thread: the sums inside a convolution then run in one order whatever else loads the CPU
+# one thread, the cheapest on a shared CPU; what once made two threads differ between processes (the
+# first call of MKL's vector math, docs/training.md's "Repeatable") is tested in test_training.py
 STEPS = ["--steps", "2", "--limit", "300", "--batch-size", "8", "--threads", "1"]
 
 

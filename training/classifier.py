@@ -23,6 +23,7 @@ from mnistgen.training.batchnorm import measuring_statistics
 from mnistgen.training.checkpoint import save_checkpoint
 from mnistgen.training.data import DataError, load_split
 from mnistgen.training.models import Classifier, ClassifierConfig
+from mnistgen.training.threads import settle_vector_math
 
 DEFAULT_OUT = Path("runs/classifier/classifier.pt")
 EVAL_BATCH = 1000
@@ -172,6 +173,7 @@ def train(
     limit: Optional[int] = typer.Option(None, min=1, help="Train on the first N training images only (smoke runs)."),
 ) -> None:
     """Train on the train split, report accuracy on the full test split, save a checkpoint."""
+    settle_vector_math()  # before the first parallel step: the same weights whatever the scheduling
     if threads:
         torch.set_num_threads(threads)
     try:

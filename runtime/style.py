@@ -218,11 +218,15 @@ def steer(render: Render, z: np.ndarray, space: StyleSpace, digit: int,
         targets = Style(*targets).goals(0, len(z))
     goal = np.array(targets, dtype=np.float64)  # a copy: the free controls' values are written in
     asked = ~np.isnan(goal)
+    # where the first step starts from: the fit's guess at each sample's values, or, for the
+    # samples with a free control, their own values read from one unsteered render (that control
+    # is held there, and the asked one's first step starts from where the sample really is)
+    start = space.intercept[digit] + _dot(z.astype(np.float64)[:, None, :], gradient[None])  # (n, 2)
     free = np.flatnonzero(~asked.all(axis=1))
-    if len(free):  # the value to hold: the sample's own, not the fit's guess at it
-        goal[free] = np.where(asked[free], goal[free], measure(render(z[free])))
-    predicted = space.intercept[digit] + _dot(z.astype(np.float64)[:, None, :], gradient[None])  # (n, 2)
-    step = np.clip(np.linalg.solve(jacobian, (np.where(asked, goal, predicted) - predicted).T).T, -MAX_STEP, MAX_STEP)
+    if len(free):
+        start[free] = measure(render(z[free]))
+        goal[free] = np.where(asked[free], goal[free], start[free])
+    step = np.clip(np.linalg.solve(jacobian, (goal - start).T).T, -MAX_STEP, MAX_STEP)
     latents = _moved(z, step, directions)
     images = render(latents)
     measured = measure(images)

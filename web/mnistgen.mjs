@@ -805,12 +805,15 @@ class Generator {
     const jacobian = [dot(g0, d0), dot(g0, d1), dot(g1, d0), dot(g1, d1)];
     const asked = style.goals.map((goal) => !Number.isNaN(goal));
     // a free control is held at the sample's own value, read from one unsteered render
+    // (the first step then starts from where each sample really is, not from the fit's guess)
     const own = asked.every(Boolean) ? null : measureStyle(await this.render(latents, digit), rows, this.height, this.width);
     const step = new Float64Array(rows * 2);
     for (let n = 0; n < rows; n += 1) {
-      const predicted = [space.intercept[digit][0] + dot(latents, g0, n * D), space.intercept[digit][1] + dot(latents, g1, n * D)];
-      const want = predicted.map((value, c) => (asked[c] ? style.goals[c] : value));
-      const [s0, s1] = solve2(jacobian, want[0] - predicted[0], want[1] - predicted[1]);
+      const start = own === null
+        ? [space.intercept[digit][0] + dot(latents, g0, n * D), space.intercept[digit][1] + dot(latents, g1, n * D)]
+        : [own[2 * n], own[2 * n + 1]];
+      const want = start.map((value, c) => (asked[c] ? style.goals[c] : value));
+      const [s0, s1] = solve2(jacobian, want[0] - start[0], want[1] - start[1]);
       step[2 * n] = clipStep(s0);
       step[2 * n + 1] = clipStep(s1);
     }

@@ -231,6 +231,8 @@ def steer(render: Render, z: np.ndarray, space: StyleSpace, digit: int,
     images = render(latents)
     measured = measure(images)
     slopes = np.repeat(jacobian[None], len(z), axis=0)
+    if len(free):  # their first step already shows how they move: a secant from there, not the fit's slopes
+        slopes[free] += _broyden(slopes[free], step[free], measured[free] - start[free])
     for _ in range(MAX_ROUNDS):
         error = goal - measured
         rows = np.flatnonzero((np.abs(error) > AIM * TOLERANCE).any(axis=1))

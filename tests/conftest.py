@@ -142,3 +142,12 @@ def mnist_dir() -> Path:
     if not (path / "train-images-idx3-ubyte.gz").exists() and not (path / "train-images-idx3-ubyte").exists():
         pytest.fail(f"MNIST not found in {path}: set MNISTGEN_DATA")
     return path
+
+
+def style_target(generator, digits: int | str, control: str, where: float = 0.5) -> float:
+    """A target ``where`` of the way through the range of ``control`` (stroke_width or slant) that
+    every digit of ``digits`` allows, rounded to a tenth: tests ask for values the shipped fit
+    allows, whatever its ranges."""
+    ranges = generator.style_space().ranges[[int(d) for d in str(digits)], ("stroke_width", "slant").index(control)]
+    low, high = float(ranges[:, 0].max()), float(ranges[:, 1].min())
+    return min(max(round(low + where * (high - low), 1), low), high)

@@ -23,7 +23,7 @@ from PIL import Image
 from mnistgen import Classifier, Generator
 from mnistgen.model_file import default_model_path
 from mnistgen.progress import MIN_ITEMS, Bar, bar_for
-from tests.conftest import digit_short_of_certainty, require_with_shipped_models
+from tests.conftest import digit_short_of_certainty, require_with_shipped_models, style_target
 
 BLOCKED = "import sys; sys.modules['torch'] = None; sys.modules['onnx'] = None; from mnistgen.cli import main; main()"
 
@@ -368,27 +368,30 @@ def test_long_run_without_terminal_writes_nothing_to_stderr(tmp_path: Path, gene
 
 def test_style_options_give_the_apis_images(tmp_path: Path, generator_path: Path, generator: Generator):
     model = ("--model", str(generator_path))
-    result = cli("7", "-n", "16", "-s", "4", "--stroke-width", "2.6", "--slant", "15", "--legibility", "0.8",
+    width, slant = style_target(generator, 7, "stroke_width", 0.8), style_target(generator, 7, "slant", 0.3)
+    result = cli("7", "-n", "16", "-s", "4", "--stroke-width", str(width), "--slant", str(slant), "--legibility", "0.8",
                  "--format", "npy", "-o", "s", *model, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    expected = generator.generate(7, 16, seed=4, stroke_width=2.6, slant=15, legibility=0.8)
+    expected = generator.generate(7, 16, seed=4, stroke_width=width, slant=slant, legibility=0.8)
     np.testing.assert_array_equal(np.load(tmp_path / "s" / "7.npy"), expected)
     assert not np.array_equal(expected, generator.generate(7, 16, seed=4))
-    walk = cli("4", "--style-walk", "--steps", "5", "-s", "1", "--slant", "20", "--format", "npy", "-o", "w", *model,
+    lean = style_target(generator, 4, "slant", 0.8)
+    walk = cli("4", "--style-walk", "--steps", "5", "-s", "1", "--slant", str(lean), "--format", "npy", "-o", "w", *model,
                cwd=tmp_path)
     assert walk.returncode == 0, walk.stderr
-    np.testing.assert_array_equal(np.load(tmp_path / "w" / "4_walk.npy"), generator.style_walk(4, 5, seed=1, slant=20))
+    np.testing.assert_array_equal(np.load(tmp_path / "w" / "4_walk.npy"), generator.style_walk(4, 5, seed=1, slant=lean))
 
 
 def test_style_options_with_like(tmp_path: Path, generator_path: Path, generator: Generator):
     picture = tmp_path / "seven.png"
     Image.fromarray(generator.generate(7, 1, seed=0)[0]).save(picture)
-    result = cli("7", "--like", str(picture), "--like-digit", "7", "-n", "3", "-s", "2", "--stroke-width", "2.5",
+    width = style_target(generator, 7, "stroke_width", 0.7)
+    result = cli("7", "--like", str(picture), "--like-digit", "7", "-n", "3", "-s", "2", "--stroke-width", str(width),
                  "--format", "npy", "-o", "h", "--model", str(generator_path), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     hand = generator.hand(picture, digit=7)
     np.testing.assert_array_equal(np.load(tmp_path / "h" / "7.npy"),
-                                  generator.in_hand("7", hand, count=3, seed=2, stroke_width=2.5))
+                                  generator.in_hand("7", hand, count=3, seed=2, stroke_width=width))
 
 
 def test_info_lists_the_style_controls_and_their_ranges(tmp_path: Path, generator_path: Path, generator: Generator):

@@ -39,7 +39,7 @@ from mnistgen.limits import (
     check_spread,
     check_steps,
 )
-from tests.conftest import digit_short_of_certainty, model_path
+from tests.conftest import digit_short_of_certainty, model_path, style_target
 from tests.serve_process import TIMEOUT_S, AppServer, Client, ServerProcess
 from tests.test_handwriting import BAD_CASES, bad_pictures
 
@@ -105,18 +105,22 @@ def test_morph_and_walk_are_the_generator_frames(server: ServerProcess, generato
 
 
 def test_style_parameters_steer_as_the_api_does(server: ServerProcess, generator: Generator, drawing: bytes):
-    styled = "stroke_width=2.6&slant=15&legibility=0.3"
+    width, slant = style_target(generator, 7, "stroke_width", 0.8), style_target(generator, 7, "slant", 0.3)
+    styled = f"stroke_width={width}&slant={slant}&legibility=0.3"
     assert np.array_equal(_npy(get_ok(server, f"/v1/digits/7?count=8&seed=3&format=npy&{styled}")),
-                          generator.generate(7, 8, seed=3, stroke_width=2.6, slant=15, legibility=0.3))
-    assert np.array_equal(_npy(get_ok(server, "/v1/digits/47?count=3&seed=5&format=npy&stroke_width=2.5")),
-                          generator.number("47", 3, seed=5, stroke_width=2.5))
-    assert np.array_equal(_npy(get_ok(server, "/v1/walk/4?steps=5&seed=1&format=npy&slant=20")),
-                          generator.style_walk(4, 5, seed=1, slant=20))
-    assert np.array_equal(_npy(get_ok(server, "/v1/morph/3/8?steps=4&seed=1&format=npy&stroke_width=1.6")),
-                          generator.morph(3, 8, 4, seed=1, stroke_width=1.6))
-    _, body = post_ok(server, "/v1/digits/7?count=3&seed=2&format=npy&like_digit=7&stroke_width=2.5", drawing)
+                          generator.generate(7, 8, seed=3, stroke_width=width, slant=slant, legibility=0.3))
+    both = style_target(generator, "47", "stroke_width", 0.2)
+    assert np.array_equal(_npy(get_ok(server, f"/v1/digits/47?count=3&seed=5&format=npy&stroke_width={both}")),
+                          generator.number("47", 3, seed=5, stroke_width=both))
+    lean = style_target(generator, 4, "slant", 0.8)
+    assert np.array_equal(_npy(get_ok(server, f"/v1/walk/4?steps=5&seed=1&format=npy&slant={lean}")),
+                          generator.style_walk(4, 5, seed=1, slant=lean))
+    thin = style_target(generator, 3, "stroke_width", 0.2)
+    assert np.array_equal(_npy(get_ok(server, f"/v1/morph/3/8?steps=4&seed=1&format=npy&stroke_width={thin}")),
+                          generator.morph(3, 8, 4, seed=1, stroke_width=thin))
+    _, body = post_ok(server, f"/v1/digits/7?count=3&seed=2&format=npy&like_digit=7&stroke_width={width}", drawing)
     hand = generator.hand(drawing, digit=7)
-    assert np.array_equal(_npy(body), generator.in_hand("7", hand, 3, seed=2, stroke_width=2.5))
+    assert np.array_equal(_npy(body), generator.in_hand("7", hand, 3, seed=2, stroke_width=width))
 
 
 def test_zip_holds_the_files_the_cli_writes(server: ServerProcess, tmp_path: Path):

@@ -11,6 +11,7 @@ import pytest
 from mnistgen import Generator
 from mnistgen.limits import InputError, ModelError
 from mnistgen.style import TOLERANCE, StyleSpace, check_style, measure, slants, stroke_widths
+from tests.conftest import style_target
 from tests.tiny_models import tiny_generator
 
 
@@ -94,10 +95,11 @@ def test_one_control_keeps_the_other(generator, digit):
 
 
 def test_controlled_seeds_are_reproducible_and_prefix_stable(generator):
-    first = generator.generate(6, 10, seed=9, stroke_width=2.8, slant=-10)
-    assert np.array_equal(first, generator.generate(6, 10, seed=9, stroke_width=2.8, slant=-10))
-    assert np.array_equal(first, generator.generate(6, 20, seed=9, stroke_width=2.8, slant=-10)[:10])
-    assert np.array_equal(first, np.concatenate(list(generator.batches(6, 10, seed=9, stroke_width=2.8, slant=-10))))
+    style = {"stroke_width": style_target(generator, 6, "stroke_width", 0.8), "slant": style_target(generator, 6, "slant", 0.2)}
+    first = generator.generate(6, 10, seed=9, **style)
+    assert np.array_equal(first, generator.generate(6, 10, seed=9, **style))
+    assert np.array_equal(first, generator.generate(6, 20, seed=9, **style)[:10])
+    assert np.array_equal(first, np.concatenate(list(generator.batches(6, 10, seed=9, **style))))
 
 
 def test_without_controls_the_output_is_the_models_own(generator):
@@ -110,16 +112,20 @@ def test_without_controls_the_output_is_the_models_own(generator):
 
 
 def test_every_composition_takes_the_controls(generator):
-    number = generator.number("47", 30, seed=1, stroke_width=2.5)
+    both = style_target(generator, "47", "stroke_width", 0.4)
+    number = generator.number("47", 30, seed=1, stroke_width=both)
     for position in range(2):
         widths = stroke_widths(number[:, :, 28 * position : 28 * position + 28])
-        assert np.mean(np.abs(widths - 2.5) <= 0.35) >= 0.8  # a neighbour's jittered ink may reach in
-    assert abs(np.median(slants(generator.style_walk(4, steps=12, seed=0, slant=20))) - 20) <= TOLERANCE[1]
-    first_frame = generator.morph(3, 8, steps=4, seed=0, stroke_width=1.6)[0]
-    assert abs(stroke_widths(first_frame[None])[0] - 1.6) <= TOLERANCE[0]
+        assert np.mean(np.abs(widths - both) <= 0.35) >= 0.8  # a neighbour's jittered ink may reach in
+    lean = style_target(generator, 4, "slant", 0.8)
+    assert abs(np.median(slants(generator.style_walk(4, steps=12, seed=0, slant=lean))) - lean) <= TOLERANCE[1]
+    thin = style_target(generator, 3, "stroke_width", 0.2)
+    first_frame = generator.morph(3, 8, steps=4, seed=0, stroke_width=thin)[0]
+    assert abs(stroke_widths(first_frame[None])[0] - thin) <= TOLERANCE[0]
     hand = np.random.default_rng(0).standard_normal(generator.latent_dim).astype(np.float32)
-    bold = generator.in_hand("7", hand, count=20, spread=0.2, seed=0, stroke_width=2.6)
-    assert np.mean(np.abs(stroke_widths(bold) - 2.6) <= TOLERANCE[0]) >= 0.95
+    bold = style_target(generator, 7, "stroke_width", 0.8)
+    written = generator.in_hand("7", hand, count=20, spread=0.2, seed=0, stroke_width=bold)
+    assert np.mean(np.abs(stroke_widths(written) - bold) <= TOLERANCE[0]) >= 0.95
 
 
 @pytest.mark.parametrize("options,message", [

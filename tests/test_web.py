@@ -19,6 +19,7 @@ import onnx
 import pytest
 
 from mnistgen import MAX_COUNT, MAX_NUMBER_LENGTH, Generator
+from tests.conftest import style_target
 from tests.tiny_models import tiny_generator
 from tests.web_bench import serve_repo
 
@@ -154,8 +155,14 @@ def test_node_number_matches_python(node, tmp_path, generator_path, python_gener
     assert_close(job.run(node).pixels(index), expected, f"number {digits} on {runtime}")
 
 
-STYLE_CASES = [(7, {"stroke_width": 2.6}), (4, {"slant": -10.0}), (1, {"stroke_width": 1.4}),
-               (2, {"stroke_width": 2.4, "slant": 12.0, "legibility": 0.4}), (8, {"legibility": 1.0})]
+# (digit, {control: where in the digit's range}), and legibility as it is
+STYLE_CASES = [(7, {"stroke_width": 0.8}), (4, {"slant": 0.2}), (1, {"stroke_width": 0.1}),
+               (2, {"stroke_width": 0.6, "slant": 0.6, "legibility": 0.4}), (8, {"legibility": 1.0})]
+
+
+def style_options(generator: Generator, digit: int, places: dict) -> dict:
+    return {name: value if name == "legibility" else style_target(generator, digit, name, value)
+            for name, value in places.items()}
 
 
 def js_style(options: dict) -> dict:
@@ -167,18 +174,19 @@ def test_node_style_controls_match_python(node, tmp_path, generator_path, python
     # the steering is iterative: a sample that took another path in JS would differ by far more than 1
     rng = np.random.default_rng(21)
     job = NodeJob(tmp_path, str(generator_path), {"runtime": runtime})
-    cases = [(digit, options, rng.standard_normal((40, python_generator.latent_dim), dtype=np.float32))
-             for digit, options in STYLE_CASES]
+    cases = [(digit, style_options(python_generator, digit, places),
+              rng.standard_normal((40, python_generator.latent_dim), dtype=np.float32)) for digit, places in STYLE_CASES]
     calls = [job.call("generate", digit, latents=z, **js_style(options)) for digit, options, z in cases]
     z, shifts = python_number_draws(3, 6, 2, python_generator.latent_dim)
-    number = job.call("number", "47", latents=z, shifts=shifts.ravel().tolist(), strokeWidth=2.5)
+    both = style_target(python_generator, "47", "stroke_width", 0.3)
+    number = job.call("number", "47", latents=z, shifts=shifts.ravel().tolist(), strokeWidth=both)
     too_bold = job.call("generate", 7, count=2, seed=1, strokeWidth=9)
     result = job.run(node)
     for (digit, options, z_case), index in zip(cases, calls):
         assert_close(result.pixels(index), python_generator.generate(digit, latents=z_case, **options),
                      f"digit {digit} with {options} on {runtime}")
-    assert_close(result.pixels(number), python_generator.number("47", seed=3, latents=z, stroke_width=2.5),
-                 f"number 47 with stroke width 2.5 on {runtime}")
+    assert_close(result.pixels(number), python_generator.number("47", seed=3, latents=z, stroke_width=both),
+                 f"number 47 with stroke width {both} on {runtime}")
     low, high = python_generator.style_space().ranges[7, 0]
     assert result.error(too_bold) == {"error": "InputError",
                                       "message": f"strokeWidth for digit 7 must be from {low:g} to {high:g} px (legible there), got 9"}
@@ -378,12 +386,13 @@ def test_page_draws_what_node_draws(node, chromium, page_url, tmp_path, generato
     assert empty["images"] == []
 
 
-def test_page_sliders_steer_as_node_does(node, chromium, page_url, tmp_path, generator_path):
+def test_page_sliders_steer_as_node_does(node, chromium, page_url, tmp_path, generator_path, python_generator):
+    width, slant = style_target(python_generator, 7, "stroke_width", 0.8), style_target(python_generator, 7, "slant", 0.3)
     styled, too_bold = visit(node, chromium, [
-        {"url": page_url + "?digits=7&count=3&seed=2&stroke_width=2.6&slant=15&legibility=0.5"},
+        {"url": page_url + f"?digits=7&count=3&seed=2&stroke_width={width}&slant={slant}&legibility=0.5"},
         {"url": page_url + "?digits=7&count=1&seed=2&stroke_width=9"}])
     job = NodeJob(tmp_path, str(generator_path), {"runtime": "wasm"})
-    index = job.call("generate", 7, count=3, seed=2, strokeWidth=2.6, slant=15, legibility=0.5)
+    index = job.call("generate", 7, count=3, seed=2, strokeWidth=width, slant=slant, legibility=0.5)
     plain = job.call("generate", 7, count=3, seed=2)
     node_result = job.run(node)
     assert styled["status"] == "ready" and styled["errors"] == [], styled

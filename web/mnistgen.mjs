@@ -825,6 +825,20 @@ class Generator {
     const measured = measureStyle(images, rows, this.height, this.width);
     const goal = Float64Array.from({ length: rows * 2 }, (_, i) => (asked[i % 2] ? style.goals[i % 2] : own[i]));
     const slopes = Float64Array.from({ length: rows * 4 }, (_, i) => jacobian[i % 4]);
+    const broyden = (n, m0, m1, change0, change1) => { // the slopes that explain what the last step did
+      const norm = Math.max(m0 * m0 + m1 * m1, 1e-12);
+      [change0, change1].forEach((change, i) => {
+        const s = slopes.subarray(4 * n + 2 * i, 4 * n + 2 * i + 2);
+        const residual = change - (s[0] * m0 + s[1] * m1);
+        s[0] += (residual * m0) / norm;
+        s[1] += (residual * m1) / norm;
+      });
+    };
+    if (own !== null) { // the first step already shows how each sample moves: a secant from there
+      for (let n = 0; n < rows; n += 1) {
+        broyden(n, step[2 * n], step[2 * n + 1], measured[2 * n] - own[2 * n], measured[2 * n + 1] - own[2 * n + 1]);
+      }
+    }
     for (let round = 0; round < STYLE.maxRounds; round += 1) {
       const off = [];
       for (let n = 0; n < rows; n += 1) {
@@ -842,13 +856,7 @@ class Generator {
       const seen = measureStyle(redrawn, off.length, this.height, this.width);
       off.forEach((n, k) => {
         const [m0, m1] = moves[k];
-        const norm = Math.max(m0 * m0 + m1 * m1, 1e-12);
-        for (let i = 0; i < 2; i += 1) {
-          const s = slopes.subarray(4 * n + 2 * i, 4 * n + 2 * i + 2);
-          const residual = (seen[2 * k + i] - measured[2 * n + i]) - (s[0] * m0 + s[1] * m1);
-          s[0] += (residual * m0) / norm;
-          s[1] += (residual * m1) / norm;
-        }
+        broyden(n, m0, m1, seen[2 * k] - measured[2 * n], seen[2 * k + 1] - measured[2 * n + 1]);
         measured[2 * n] = seen[2 * k];
         measured[2 * n + 1] = seen[2 * k + 1];
         images.set(redrawn.subarray(k * size, (k + 1) * size), n * size);

@@ -64,14 +64,14 @@ def fit_r2(generator: Generator, samples: int = 2000, seed: int = 11) -> list[li
 
 
 def speed(generator: Generator, seconds: float = 3.0) -> dict:
-    """Images a second for 256-sample batches of 7s: plain, and with each control and both."""
-    cases = {"plain": {}, "stroke_width 2.5": {"stroke_width": 2.5}, "slant 15": {"slant": 15.0},
-             "both": {"stroke_width": 2.5, "slant": 15.0}}
+    """Images a second for 256-sample batches of 4s: plain, and with each control and both."""
+    cases = {"plain": {}, "stroke_width 3": {"stroke_width": 3.0}, "slant -15": {"slant": -15.0},
+             "both": {"stroke_width": 3.0, "slant": -15.0}}
     out = {}
     for name, targets in cases.items():
         done, start, seed = 0, time.perf_counter(), 0
         while time.perf_counter() - start < seconds:
-            done += len(generator.generate(7, 256, seed=seed, **targets))
+            done += len(generator.generate(4, 256, seed=seed, **targets))
             seed += 1
         out[name] = done / (time.perf_counter() - start)
     return out

@@ -151,8 +151,7 @@ def _pictures(request: Request) -> np.ndarray:
 def _style(generator: Generator, request: Request) -> dict[str, float | None]:
     """The style options as the API's keywords, checked against the model's ranges first, so a
     refusal names the options as typed (--slant for digit 7 must be ...)."""
-    checked = generator.style(request.digits, *request.style, names=STYLE_OPTIONS)  # a morph: as DIGIT shows it
-    return {"stroke_width": checked.stroke_width, "slant": checked.slant, "legibility": checked.legibility}
+    return generator.style(request.digits, *request.style, names=STYLE_OPTIONS).keywords()  # a morph: as DIGIT shows it
 
 
 def _in_hand(request: Request) -> np.ndarray:

@@ -82,7 +82,7 @@ class HandCache:
         try:
             files = [_stat_identity(path) for path in (*models, *SOURCES, *_library_files())]
             digest = _picture_sha256(picture)
-            # platform.machine, not os.uname: Windows has no os.uname
+            # platform.machine: portable, where the uname call of the os module is POSIX only
             identity = [FORMAT, digest, digit, files, platform.machine()]
         except Exception:  # best effort: any failure is a miss; Ctrl-C (not an Exception) still stops
             return None

@@ -275,8 +275,7 @@ class Api:
 
     def _style(self, query: Query, digits: str) -> dict[str, Any]:
         """The style parameters as the API's keywords, checked against the model's ranges for ``digits``."""
-        style = self.generator.style(digits, *(query.number(name) for name in STYLE))
-        return {"stroke_width": style.stroke_width, "slant": style.slant, "legibility": style.legibility}
+        return self.generator.style(digits, *(query.number(name) for name in STYLE)).keywords()
 
     @staticmethod
     def _like_digit(query: Query) -> Optional[int]:

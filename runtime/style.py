@@ -148,6 +148,10 @@ class Style:
     def targets(self) -> tuple[Any, Any]:
         return self.stroke_width, self.slant
 
+    def keywords(self) -> dict[str, Any]:
+        """As the Generator methods take it: stroke_width=, slant=, legibility=."""
+        return {"stroke_width": self.stroke_width, "slant": self.slant, "legibility": self.legibility}
+
     def goals(self, start: int, stop: int) -> np.ndarray:
         """float64 (stop - start, 2): samples start..stop's targets, NaN for a free control;
         InputError when a per-sample array has not that many."""

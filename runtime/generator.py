@@ -37,7 +37,7 @@ from mnistgen.limits import (
     check_steps,
     check_threads,
 )
-from mnistgen.model_file import GeneratorSpec, open_session, read_generator_spec, resolve_model_path
+from mnistgen.model_file import GeneratorSpec, decode_value, open_session, read_generator_spec, resolve_model_path
 from mnistgen.style import NO_STYLE, Style, StyleSpace, check_style, legible, steer
 
 if TYPE_CHECKING:
@@ -110,16 +110,16 @@ class Generator:
     def capabilities(self) -> tuple[str, ...]:
         """What this runtime can do with this model."""
         return (("generate", "numbers", "verify") + (("morph",) if self.spec.can_morph else ()) + ("style-walk",)
-                + (("style",) if "style" in dict(self.spec.raw_metadata) else ()))
+                + (("style",) if self.spec.raw_style is not None else ()))
 
     def style_space(self) -> StyleSpace:
         """The model's style fit (read on first use); ModelError for a model without one."""
         if self._style_space is None:  # two threads may both parse it: the same value, no lock needed
-            raw = dict(self.spec.raw_metadata)
-            if "style" not in raw:
+            raw = self.spec.raw_style
+            if raw is None:
                 raise ModelError(f"{self.path.name} has no style directions, so stroke width and slant cannot "
                                  f"be asked for; use a model exported with mnistgen-export --style")
-            self._style_space = StyleSpace.from_metadata(self.spec.metadata()["style"], self.latent_dim, self.path.name)
+            self._style_space = StyleSpace.from_metadata(decode_value(raw), self.latent_dim, self.path.name)
         return self._style_space
 
     def style(self, digits: str | int, stroke_width: object = None, slant: object = None, legibility: object = None,

@@ -63,14 +63,15 @@ def open_session(path: Path, threads: int | None) -> Any:
 
 
 def decode_metadata(raw: dict[str, str]) -> dict[str, Any]:
+    return {key: decode_value(value) for key, value in raw.items()}
+
+
+def decode_value(value: str) -> Any:
     """Metadata values are strings; structured ones hold JSON, plain ones (dates, versions) stay text."""
-    decoded: dict[str, Any] = {}
-    for key, value in raw.items():
-        try:
-            decoded[key] = json.loads(value)
-        except ValueError:
-            decoded[key] = value
-    return decoded
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
 
 
 def check_kind(raw: dict[str, str], path: Path, kind: str) -> None:
@@ -141,6 +142,12 @@ class GeneratorSpec:
     def metadata(self) -> dict[str, Any]:
         """A fresh decoded copy each call, so callers can't alter what other threads see."""
         return decode_metadata(dict(self.raw_metadata))
+
+    @property
+    def raw_style(self) -> str | None:
+        """The style fit's metadata text, None without one: one key's lookup, where metadata()
+        would decode the whole fit (the largest value) along with everything else."""
+        return next((value for key, value in self.raw_metadata if key == "style"), None)
 
 
 def read_generator_spec(session: Any, path: Path) -> GeneratorSpec:

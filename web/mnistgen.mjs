@@ -628,7 +628,7 @@ function slantOf(image, height, width, weighted) {
   return Math.atan(-muXY / Math.max(muYY, 1e-12)) * (180 / Math.PI); // numpy's degrees: x * (180 / pi)
 }
 
-/** The model's style fit for `digit`, checked; ModelError for a model without one. */
+/** The model's style fit, checked; ModelError for a model without one. */
 function styleSpace(info, where, latentDim) {
   const space = info.style;
   if (space === undefined) {
@@ -665,15 +665,19 @@ function solve2([a00, a01, a10, a11], b0, b1) {
 
 const clipStep = (value) => Math.min(Math.max(value, -STYLE.maxStep), STYLE.maxStep);
 
-/** The checked style options of a call: {goals: [width, slant] (NaN: free), legibility, steered}. */
-function checkStyle(info, where, latentDim, digits, { strokeWidth, slant, legibility }) {
+/**
+ * The checked style options of a call: {goals: [width, slant] (NaN: free), legibility, steered}.
+ * `fit()` gives the model's checked style fit; it is called only when a target is asked, since a
+ * model without one still takes legibility.
+ */
+function checkStyle(fit, digits, { strokeWidth, slant, legibility }) {
   const targets = [checkStyleNumber(strokeWidth, 'strokeWidth', "within the digit's range (styleRanges lists them)"),
     checkStyleNumber(slant, 'slant', "within the digit's range (styleRanges lists them)")];
   const shrink = checkStyleNumber(legibility, 'legibility', 'from 0 to 1');
   if (shrink !== undefined && !(shrink >= 0 && shrink <= 1)) throw new InputError(`legibility must be a number from 0 to 1, got ${shrink}`);
   const steered = targets.some((target) => target !== undefined);
   if (steered) {
-    const space = styleSpace(info, where, latentDim);
+    const space = fit();
     for (const digit of [...new Set(String(digits))].map(Number).sort()) {
       targets.forEach((target, control) => {
         const [low, high] = space.ranges[digit][control];
@@ -722,6 +726,8 @@ function checkLatents(latents, latentDim) {
 }
 
 class Generator {
+  #styleFit;
+
   constructor(ort, session, spec) {
     this.ort = ort;
     this.session = session;
@@ -748,7 +754,7 @@ class Generator {
   async generate(digit, options = {}) {
     const { count, seed, latents, ...rest } = checkOptions(options, ['count', 'seed', 'latents', ...STYLE_OPTIONS]);
     checkDigit(digit);
-    const style = checkStyle(this.info, this.source, this.latentDim, digit, rest);
+    const style = checkStyle(() => this.#style(), digit, rest);
     const { z, rows } = this.#latents(count, seed, latents, MAX_COUNT);
     return this.#images(await this.#styled(z, rows, digit, style), rows, this.width);
   }
@@ -761,7 +767,7 @@ class Generator {
   async number(digits, options = {}) {
     const { count, seed, latents, shifts, ...rest } = checkOptions(options, ['count', 'seed', 'latents', 'shifts', ...STYLE_OPTIONS]);
     checkNumber(digits);
-    const style = checkStyle(this.info, this.source, this.latentDim, digits, rest);
+    const style = checkStyle(() => this.#style(), digits, rest);
     const length = digits.length;
     if (shifts !== undefined && latents === undefined) {
       throw new InputError('shifts go with latents: pass latents and shifts, or a seed');
@@ -789,15 +795,21 @@ class Generator {
   styleRanges(digit) {
     checkDigit(digit);
     if (this.info.style === undefined) return null;
-    const [strokeWidth, slant] = styleSpace(this.info, this.source, this.latentDim).ranges[digit];
+    const [strokeWidth, slant] = this.#style().ranges[digit];
     return { strokeWidth, slant };
+  }
+
+  /** The style fit, checked on first use and kept: a steered call doesn't walk its arrays again. */
+  #style() {
+    this.#styleFit ??= styleSpace(this.info, this.source, this.latentDim);
+    return this.#styleFit;
   }
 
   /** render(), with the style asked applied: legibility scales z, a target steers each sample (Python's steer). */
   async #styled(z, rows, digit, style) {
     const latents = legible(z, style.legibility);
     if (!style.steered) return this.render(latents, digit);
-    const space = styleSpace(this.info, this.source, this.latentDim);
+    const space = this.#style();
     const D = this.latentDim;
     const [d0, d1] = space.directions[digit];
     const [g0, g1] = space.gradient[digit];

@@ -385,11 +385,12 @@ def check_destination(out_dir: str | os.PathLike, request: Request, force: bool,
 
 
 def write_files(out: Path, request: Request, generator: Generator, kept_splits: dict[str, Any],
-                progress: Progress | None) -> list[Path]:
-    """The writing half of write_dataset, for callers that ran check_request and check_destination."""
+                progress: Progress | None, ranges: list[list[tuple[float, float] | None]] | None = None) -> list[Path]:
+    """The writing half of write_dataset, for callers that ran check_request and check_destination.
+    ``ranges``: digit_ranges(generator, request), for a caller that checked them already (None: found here)."""
     labels = shuffled_labels(request.per_digit, request.seed)
     shape = (len(labels), *generator.image_shape)
-    ranges = digit_ranges(generator, request)
+    ranges = digit_ranges(generator, request) if ranges is None else ranges
     targets = [digit_targets(request, ranges, d) for d in range(DIGITS)] if any(request.style_ranges) else None
     measured: list[np.ndarray] = []
     images = chunks(generator, request, labels, targets)

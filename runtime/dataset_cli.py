@@ -62,9 +62,9 @@ def command(
                                           stroke_width_range, slant_range)
         out, kept_splits = dataset.check_destination(out_dir, request, force, f"OUT_DIR {out_dir}")
         generator = Generator(model, threads=threads, classifier=classifier)
-        dataset.digit_ranges(generator, request, OPTIONS)  # refused before anything is made
+        ranges = dataset.digit_ranges(generator, request, OPTIONS)  # refused before anything is made
         progress = bar_for("writing dataset", request.count, quiet)
-        paths = dataset.write_files(out, request, generator, kept_splits, progress)
+        paths = dataset.write_files(out, request, generator, kept_splits, progress, ranges)
     except (InputError, ModelError) as exc:
         raise fail(PROG, str(exc), 2) from None
     except VerificationError as exc:

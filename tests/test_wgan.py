@@ -6,10 +6,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mnistgen.training.models import Classifier, Critic, Generator, GeneratorConfig
+from mnistgen.training.batchnorm import frozen_statistics
+from mnistgen.training.models import Classifier, Critic, CriticConfig, Generator, GeneratorConfig, group_spread
 from mnistgen.training.data import NUM_CLASSES
 from mnistgen.training.wgan import (coverage_loss, critic_step, ema_update, generator_loss, gradient_penalty,
-                                   mode_seeking_loss, nearest_latents, standing_statistics)
+                                   mode_seeking_loss, nearest_samples, standing_statistics)
 
 
 class LinearCritic(nn.Module):
@@ -222,11 +223,11 @@ class _FeatureCritic(nn.Module):
         return torch.cat([value, torch.ones_like(value)], dim=1)
 
 
-def test_nearest_latents_pick_the_sample_nearest_each_real_image():
+def test_nearest_samples_pick_the_sample_nearest_each_real_image():
     candidates = torch.tensor([[[0.0], [2.0], [5.0]], [[-3.0], [0.9], [4.0]]])
     real = torch.tensor([4.5, 1.0]).view(2, 1, 1, 1).expand(-1, 1, 2, 2)
-    picked = nearest_latents(_ShiftGenerator(), _FeatureCritic(), real, torch.zeros(2, dtype=torch.long), candidates)
-    assert picked.flatten().tolist() == pytest.approx([5.0, 0.9])
+    picked = nearest_samples(_ShiftGenerator(), _FeatureCritic(), real, torch.zeros(2, dtype=torch.long), candidates)
+    assert picked[:, 0, 0, 0].tolist() == pytest.approx([5.0, 0.9])
 
 
 def test_coverage_loss_is_zero_on_a_real_image_the_generator_draws_and_pulls_towards_it():
@@ -270,10 +271,61 @@ def test_coverage_candidates_are_drawn_as_their_real_images_digits():
     digit = torch.tensor([3, 7])
     real = torch.tensor([30.5, 72.0]).view(2, 1, 1, 1).expand(-1, 1, 2, 2)
     generator = _DigitGenerator()
-    picked = nearest_latents(generator, _FeatureCritic(), real, digit, candidates)
+    picked = nearest_samples(generator, _FeatureCritic(), real, digit, candidates)
     assert generator.digits == [[3, 3, 3, 7, 7, 7]]
-    assert picked.flatten().tolist() == pytest.approx([0.5, 2.0])
+    assert picked[:, 0, 0, 0].tolist() == pytest.approx([30.5, 72.0])
     generator = _DigitGenerator()
     loss = coverage_loss(generator, _FeatureCritic(), real, digit, candidates)
-    assert generator.digits[-1] == [3, 7]  # the pulled samples are drawn as their own digits too
+    assert generator.digits == [[3, 3, 3, 7, 7, 7]]  # one render: the pulled samples are the search's own
     assert loss.item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_coverage_pulls_the_very_sample_its_search_chose_and_leaves_the_statistics_alone():
+    # train-mode BatchNorm makes a sample depend on its batch: the real images here are three
+    # candidates as the search's batch draws them, so the pull is zero only if that render is pulled
+    torch.manual_seed(0)
+    generator = Generator(GeneratorConfig(channels=8, latent_dim=4, embed_dim=4)).train()
+    candidates, digit = torch.randn(3, 4, 4), torch.tensor([1, 2, 3])
+    with torch.no_grad(), frozen_statistics(generator):
+        drawn = generator(candidates.flatten(0, 1), digit.repeat_interleave(4)).view(3, 4, 1, 28, 28)
+    real = drawn[torch.arange(3), torch.tensor([2, 0, 3])]
+    before = {name: value.clone() for name, value in generator.state_dict().items()}
+    loss = coverage_loss(generator, Critic(), real, digit, candidates)
+    assert loss.item() == pytest.approx(0.0, abs=1e-9)
+    loss.backward()  # the pulled renders carry the generator's gradients
+    assert generator.project.weight.grad is not None
+    after = generator.state_dict()
+    assert [name for name in before if not torch.equal(before[name], after[name])] == []
+
+
+def test_frozen_statistics_normalise_by_the_batch_and_restore_nothing_else():
+    torch.manual_seed(0)
+    norm = nn.BatchNorm1d(3, momentum=None).train()
+    x = torch.randn(8, 3) * 5 + 2
+    with frozen_statistics(norm):
+        y = norm(x)
+    assert torch.allclose(y.mean(0), torch.zeros(3), atol=1e-5)  # batch statistics, as in training
+    assert norm.momentum is None and norm.num_batches_tracked.item() == 0
+    assert torch.equal(norm.running_mean, torch.zeros(3)) and torch.equal(norm.running_var, torch.ones(3))
+
+
+def test_minibatch_spread_reads_each_group_of_consecutive_samples_alone():
+    h = torch.tensor([[1.0, 1.0], [1.0, 1.0], [0.0, 2.0], [2.0, 0.0]])
+    assert group_spread(h, 2).flatten().tolist() == pytest.approx([0.0, 0.0, 1.0, 1.0], abs=1e-3)
+    with pytest.raises(ValueError, match="groups of 2"):
+        group_spread(h[:3], 2)
+
+
+def test_a_critic_with_minibatch_spread_scores_a_sample_by_its_group_only():
+    torch.manual_seed(0)
+    critic = Critic(CriticConfig(channels=8, minibatch_std=2))
+    x, digit = torch.rand(4, 1, 28, 28), torch.tensor([1, 2, 3, 4])
+    scores = critic(x, digit)
+    other = x.clone()
+    other[3] = 1 - other[3]  # the second group changes
+    changed = critic(other, digit)
+    assert torch.equal(scores[:2], changed[:2]) and not torch.allclose(scores[2], changed[2])
+    same = x.clone()
+    same[1] = same[0]  # no spread in the first group: a score that reads the spread moves
+    assert not torch.allclose(critic(same, digit)[0], scores[0])
+    assert Critic(CriticConfig(channels=8)).linear.in_features == 8 * 4 * 16  # off: the old critic

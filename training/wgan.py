@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mnistgen.training.batchnorm import measuring_statistics
+from mnistgen.training.batchnorm import frozen_statistics, measuring_statistics
 from mnistgen.training.data import NUM_CLASSES
 from mnistgen.training.models import Generator
 
@@ -74,16 +74,23 @@ def _critic_features(critic: nn.Module, images: torch.Tensor) -> torch.Tensor:
     return F.normalize(critic.features(images), dim=1)
 
 
-@torch.no_grad()
-def nearest_latents(generator: nn.Module, critic: nn.Module, real: torch.Tensor, digit: torch.Tensor,
+def nearest_samples(generator: nn.Module, critic: nn.Module, real: torch.Tensor, digit: torch.Tensor,
                     candidates: torch.Tensor) -> torch.Tensor:
-    """For each real image, the one of its candidate latents (N, M, latent) whose sample of the
-    same digit lies nearest to it in the critic's feature space (IMLE's search, Li & Malik 2018)."""
+    """For each real image, the sample of its candidate latents (N, M, latent), drawn as its digit,
+    that lies nearest to it in the critic's feature space (IMLE's search, Li & Malik 2018).
+
+    The samples come back as rendered in the search, gradients attached: under train-mode
+    BatchNorm a second render of the chosen latents, in a batch of N, is another image (up to
+    0.08 apart on the -1..1 scale), so it would pull a sample the search never chose. The
+    search's batch leaves the running statistics alone.
+    """
     n, m = candidates.shape[:2]
-    fake = generator(candidates.flatten(0, 1), digit.repeat_interleave(m))
-    similarity = torch.einsum("nmf,nf->nm", _critic_features(critic, fake).view(n, m, -1),
-                              _critic_features(critic, real))
-    return candidates[torch.arange(n), similarity.argmax(dim=1)]
+    with frozen_statistics(generator):
+        fake = generator(candidates.flatten(0, 1), digit.repeat_interleave(m))
+    with torch.no_grad():
+        similarity = torch.einsum("nmf,nf->nm", _critic_features(critic, fake).view(n, m, -1),
+                                  _critic_features(critic, real))
+    return fake.view(n, m, *fake.shape[1:])[torch.arange(n), similarity.argmax(dim=1)]
 
 
 def coverage_loss(generator: nn.Module, critic: nn.Module, real: torch.Tensor, digit: torch.Tensor,
@@ -94,9 +101,9 @@ def coverage_loss(generator: nn.Module, critic: nn.Module, real: torch.Tensor, d
     rarely draws are never asked for (recall). Matching in the critic's features, not in pixels,
     keeps the pull off the blur of a pixel average (the naive pixel IMLE lost on every figure).
     """
-    z = nearest_latents(generator, critic, real, digit, candidates)
+    pulled = nearest_samples(generator, critic, real, digit, candidates)
     target = _critic_features(critic, real).detach()
-    return (_critic_features(critic, generator(z, digit)) - target).pow(2).sum(dim=1).mean()
+    return (_critic_features(critic, pulled) - target).pow(2).sum(dim=1).mean()
 
 
 def mode_seeking_loss(fake: torch.Tensor, z: torch.Tensor, digit: torch.Tensor) -> torch.Tensor:

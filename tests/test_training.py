@@ -142,6 +142,10 @@ def test_time_budget_cap_says_it_cut_the_run_short(tmp_path, mnist_dir):
     (["--set", "topk_gamma=1.5"], "topk_gamma"), (["--set", "topk_min=0"], "topk_min"),
     (["--set", "coverage_weight=lots"], "coverage_weight"), (["--set", "coverage_weight=nan"], "coverage_weight"),
     (["--set", "topk_gamma=0"], "topk_gamma"), (["--set", "topk_min=1.5"], "topk_min"),
+    (["--set", "critic.minibatch_std=1"], "critic.minibatch_std"),
+    (["--set", "critic.minibatch_std=-4"], "critic.minibatch_std"),
+    (["--set", "critic.minibatch_std=3"], "critic.minibatch_std (3) must divide batch_size (64)"),
+    (["--set", "critic.minibatch_std=two"], "critic.minibatch_std"),
 ])
 def test_bad_training_options_are_one_line(tmp_path, mnist_dir, args, expected):
     result = _train(tmp_path / "run", mnist_dir, *args, check=False)
@@ -242,10 +246,12 @@ def test_lr_decay_reaches_the_optimizers_and_survives_a_resume(tmp_path, mnist_d
 
 
 def test_the_model_terms_change_the_weights_and_resume_exactly(tmp_path, mnist_dir):
-    # coverage (every 2nd generator step), two time scales and top-k updates from epoch 1 on:
-    # each draws or schedules by step and epoch, so a mid-epoch resume must equal a straight run
+    # coverage (every 2nd generator step), two time scales, top-k updates from epoch 1 on and the
+    # critic's minibatch spread: each draws or schedules by step and epoch, or reads the batch, so a
+    # mid-epoch resume must equal a straight run
     terms = ["--set", "coverage_weight=1", "--set", "coverage_every=2", "--set", "coverage_candidates=3",
-             "--set", "critic_lr_ratio=2", "--set", "topk_gamma=0.5", "--set", "topk_min=0.5"]
+             "--set", "critic_lr_ratio=2", "--set", "topk_gamma=0.5", "--set", "topk_min=0.5",
+             "--set", "critic.minibatch_std=4"]
     stopped, straight, plain = tmp_path / "stopped", tmp_path / "straight", tmp_path / "plain"
     _train(stopped, mnist_dir, "--steps", "5", *terms)
     _train(stopped, mnist_dir, "--steps", "7", "--resume")

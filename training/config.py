@@ -95,6 +95,9 @@ class TrainConfig:
             raise ValueError(f"coverage_candidates must be at least 2, not {self.coverage_candidates}")
         if not 0.0 < self.critic_lr_ratio < math.inf:
             raise ValueError(f"critic_lr_ratio must be a finite number > 0, not {self.critic_lr_ratio}")
+        group = self.critic.minibatch_std
+        if group and self.batch_size % group:
+            raise ValueError(f"critic.minibatch_std ({group}) must divide batch_size ({self.batch_size})")
         for name in ("topk_gamma", "topk_min"):
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1], not {getattr(self, name)}")

@@ -371,7 +371,7 @@ def write_dataset(
     request = check_request(per_digit, seed, split, format, verify, min_confidence, stroke_width_range, slant_range)
     out, kept_splits = check_destination(out_dir, request, force, f"output directory {out_dir}")
     generator = Generator() if generator is None else generator
-    return write_files(out, request, generator, kept_splits, progress)
+    return write_files(out, request, generator, kept_splits, progress, digit_ranges(generator, request))
 
 
 def check_destination(out_dir: str | os.PathLike, request: Request, force: bool, what: str) -> tuple[Path, dict]:
@@ -385,12 +385,11 @@ def check_destination(out_dir: str | os.PathLike, request: Request, force: bool,
 
 
 def write_files(out: Path, request: Request, generator: Generator, kept_splits: dict[str, Any],
-                progress: Progress | None, ranges: list[list[tuple[float, float] | None]] | None = None) -> list[Path]:
-    """The writing half of write_dataset, for callers that ran check_request and check_destination.
-    ``ranges``: digit_ranges(generator, request), for a caller that checked them already (None: found here)."""
+                progress: Progress | None, ranges: list[list[tuple[float, float] | None]]) -> list[Path]:
+    """The writing half of write_dataset, for callers that ran check_request, check_destination
+    and digit_ranges (``ranges``, what it gave)."""
     labels = shuffled_labels(request.per_digit, request.seed)
     shape = (len(labels), *generator.image_shape)
-    ranges = digit_ranges(generator, request) if ranges is None else ranges
     targets = [digit_targets(request, ranges, d) for d in range(DIGITS)] if any(request.style_ranges) else None
     measured: list[np.ndarray] = []
     images = chunks(generator, request, labels, targets)

@@ -146,6 +146,8 @@ def test_time_budget_cap_says_it_cut_the_run_short(tmp_path, mnist_dir):
     (["--set", "critic.minibatch_std=-4"], "critic.minibatch_std"),
     (["--set", "critic.minibatch_std=3"], "critic.minibatch_std (3) must divide batch_size (64)"),
     (["--set", "critic.minibatch_std=two"], "critic.minibatch_std"),
+    (["--set", "objective=hinge"], "objective must be one of wgan, rpgan"), (["--set", "r_weight=-1"], "r_weight"),
+    (["--set", "r_weight=nan"], "r_weight"),
 ])
 def test_bad_training_options_are_one_line(tmp_path, mnist_dir, args, expected):
     result = _train(tmp_path / "run", mnist_dir, *args, check=False)
@@ -246,12 +248,13 @@ def test_lr_decay_reaches_the_optimizers_and_survives_a_resume(tmp_path, mnist_d
 
 
 def test_the_model_terms_change_the_weights_and_resume_exactly(tmp_path, mnist_dir):
-    # coverage (every 2nd generator step), two time scales, top-k updates from epoch 1 on and the
-    # critic's minibatch spread: each draws or schedules by step and epoch, or reads the batch, so a
-    # mid-epoch resume must equal a straight run
+    # coverage (every 2nd generator step), two time scales, top-k updates from epoch 1 on, the
+    # critic's minibatch spread and the pairing objective (its generator step reads the reals):
+    # each draws or schedules by step and epoch, or reads the batch, so a mid-epoch resume must
+    # equal a straight run
     terms = ["--set", "coverage_weight=1", "--set", "coverage_every=2", "--set", "coverage_candidates=3",
              "--set", "critic_lr_ratio=2", "--set", "topk_gamma=0.5", "--set", "topk_min=0.5",
-             "--set", "critic.minibatch_std=4"]
+             "--set", "critic.minibatch_std=4", "--set", "objective=rpgan", "--set", "r_weight=0.5"]
     stopped, straight, plain = tmp_path / "stopped", tmp_path / "straight", tmp_path / "plain"
     _train(stopped, mnist_dir, "--steps", "5", *terms)
     _train(stopped, mnist_dir, "--steps", "7", "--resume")
@@ -357,6 +360,7 @@ def test_coverage_term_runs_on_its_schedule_with_its_candidates_and_weight(tmp_p
     ("coverage_every", [0, -1]), ("coverage_candidates", [1, 0]),
     ("critic_lr_ratio", [0.0, -2.0, float("nan"), float("inf")]),
     ("topk_gamma", [0.0, 1.5, float("nan")]), ("topk_min", [0.0, -0.5, 1.01, float("nan")]),
+    ("r_weight", [-0.1, float("nan"), float("inf")]), ("gp_weight", [-1.0, float("nan")]),
 ])
 def test_the_model_terms_refuse_values_outside_their_range(field, values):
     from mnistgen.training.config import TrainConfig

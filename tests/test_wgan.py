@@ -10,7 +10,7 @@ from mnistgen.training.batchnorm import frozen_statistics
 from mnistgen.training.models import Classifier, Critic, CriticConfig, Generator, GeneratorConfig, group_spread
 from mnistgen.training.data import NUM_CLASSES
 from mnistgen.training.wgan import (coverage_loss, critic_step, ema_update, generator_loss, gradient_penalty,
-                                   mode_seeking_loss, nearest_samples, standing_statistics)
+                                   mode_seeking_loss, nearest_samples, pair_penalty, standing_statistics)
 
 
 class LinearCritic(nn.Module):
@@ -196,8 +196,11 @@ def test_penalty_and_its_gradient_hold_under_bf16_autocast():
 class _ScoreAndLogits(nn.Module):
     """A critic whose score is the image's mean and whose class head always reads digit 0."""
 
+    def forward(self, x, digit):
+        return x.flatten(1).mean(1)
+
     def score_and_logits(self, x, digit):
-        return x.flatten(1).mean(1), torch.zeros(len(x), NUM_CLASSES)
+        return self(x, digit), torch.zeros(len(x), NUM_CLASSES)
 
 
 def test_top_k_generator_loss_counts_only_the_best_scored_fakes():
@@ -329,3 +332,27 @@ def test_a_critic_with_minibatch_spread_scores_a_sample_by_its_group_only():
     same[1] = same[0]  # no spread in the first group: a score that reads the spread moves
     assert not torch.allclose(critic(same, digit)[0], scores[0])
     assert Critic(CriticConfig(channels=8)).linear.in_features == 8 * 4 * 16  # off: the old critic
+
+
+def test_pair_penalty_is_r1_plus_r2_by_hand():
+    # D = sum x^2: gradient 2x, squared norm 4 sum x^2: 8 at a real (1, 1) and 2 at a fake (0.5, 0.5)
+    real, fake = torch.ones(3, 1, 1, 2), torch.full((3, 1, 1, 2), 0.5)
+    assert pair_penalty(SquareCritic(), real, fake, torch.zeros(3, dtype=torch.long)).item() == pytest.approx(10.0)
+
+
+def test_the_pairing_objective_judges_each_fake_against_its_own_real_digit():
+    # scores are the pixel means: reals 1 and 3, fakes 2 and 0
+    real, fake = torch.tensor([1.0, 3.0]).view(2, 1, 1, 1), torch.tensor([2.0, 0.0]).view(2, 1, 1, 1)
+    digit, critic = torch.zeros(2, dtype=torch.long), _ScoreAndLogits()
+    paired = (F.softplus(torch.tensor(2.0 - 1.0)) + F.softplus(torch.tensor(0.0 - 3.0))) / 2
+    out = critic_step(critic, real, fake, digit, None, 1.0, objective="rpgan")
+    assert out.loss.item() == pytest.approx(paired.item())
+    swapped = critic_step(critic, real, fake.flip(0), digit, None, 1.0, objective="rpgan")
+    assert swapped.loss.item() != pytest.approx(out.loss.item())  # the pairs, not the means, count
+    assert critic_step(critic, real, fake.flip(0), digit, None, 1.0).loss.item() == pytest.approx(-1.0)
+    fake.requires_grad_(True)
+    loss = generator_loss(critic, fake, digit, real=real)
+    assert loss.item() == pytest.approx(((F.softplus(torch.tensor(1.0 - 2.0)) + F.softplus(torch.tensor(3.0))) / 2).item())
+    loss.backward()
+    assert (fake.grad < 0).all()  # every fake is pushed up, the lower-scored one harder
+    assert fake.grad[1].abs() > fake.grad[0].abs()

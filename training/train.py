@@ -241,8 +241,8 @@ class Trainer:
         if s.critic_step % cfg.gp_every == 0:
             alpha = self._draw(len(digit), 1, 1, 1, normal=False)
         with self._autocast():
-            out = critic_step(s.critic, real, fake.detach(), digit, alpha, cfg.gp_weight * cfg.gp_every,
-                              cfg.critic_class_weight)
+            out = critic_step(s.critic, real, fake.detach(), digit, alpha, cfg.penalty_weight,
+                              cfg.critic_class_weight, cfg.objective)
         s.opt_c.zero_grad(set_to_none=True)
         out.loss.backward()
         s.opt_c.step()
@@ -255,7 +255,7 @@ class Trainer:
             p.requires_grad_(False)  # the critic is a fixed judge here; skip its weight grads
         with self._autocast():
             loss = generator_loss(s.critic, fakes.images, digit, cfg.generator_class_weight,
-                                  keep=cfg.topk_fraction(s.epoch))
+                                  keep=cfg.topk_fraction(s.epoch), real=real if cfg.objective == "rpgan" else None)
             if cfg.mode_seeking_weight:
                 loss = loss + cfg.mode_seeking_weight * mode_seeking_loss(fakes.images, fakes.z, digit)
             if cfg.coverage_weight and s.generator_step % cfg.coverage_every == 0:

@@ -1,4 +1,5 @@
-"""The WGAN-GP objective (with an auxiliary class head) and the generator's moving average."""
+"""The adversarial objectives (WGAN-GP, or the relativistic pairing loss with R1 and R2), with an
+auxiliary class head, the coverage and mode-seeking terms, and the generator's moving average."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from mnistgen.training.models import Generator
 @dataclass
 class CriticStep:
     loss: torch.Tensor
-    wasserstein: float  # E[D(real)] - E[D(fake)]: the critic's estimate of the W1 distance
+    wasserstein: float  # E[D(real)] - E[D(fake)]: for WGAN-GP the critic's estimate of the W1 distance
     penalty: float
 
 
@@ -33,9 +34,24 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, 
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
+def pair_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, digit: torch.Tensor) -> torch.Tensor:
+    """R1 + R2: the mean squared gradient norm of the critic at the real images plus that at the
+    fakes (Mescheder et al. 2018; R3GAN penalises both). One pass over both, as the loss does."""
+    x = torch.cat([real, fake]).requires_grad_(True)
+    scores = critic(x, torch.cat([digit, digit]))
+    (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
+    squared = grad.flatten(1).pow(2).sum(dim=1)
+    return squared[:len(real)].mean() + squared[len(real):].mean()
+
+
 def critic_step(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, digit: torch.Tensor,
-                alpha: torch.Tensor | None, gp_weight: float, class_weight: float = 0.0) -> CriticStep:
+                alpha: torch.Tensor | None, penalty_weight: float, class_weight: float = 0.0,
+                objective: str = "wgan") -> CriticStep:
     """The critic's loss; ``alpha=None`` skips the penalty on this step (lazy regularisation).
+
+    ``objective`` "wgan": -(E[D(real)] - E[D(fake)]) and the gradient penalty at interpolates by
+    ``alpha``; "rpgan": the mean of softplus(-(D(real_i) - D(fake_i))) over the batch's pairs, and
+    R1 + R2 (``alpha`` then only says that this step pays the penalty).
 
     The penalty's double backward costs about as much as the rest of the step, so applying it
     every k-th step with k times the weight (as StyleGAN2 does for R1) keeps the constraint on
@@ -45,24 +61,34 @@ def critic_step(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, digit
     scores, logits = critic.score_and_logits(torch.cat([real, fake]), torch.cat([digit, digit]))
     real_score, fake_score = scores.chunk(2)
     wasserstein = real_score.mean() - fake_score.mean()
+    adversarial = -wasserstein if objective == "wgan" else F.softplus(fake_score - real_score).mean()
     # the class head learns from real digits only, so it never learns to name a bad fake
-    loss = -wasserstein + class_weight * F.cross_entropy(logits[:len(real)], digit)
+    loss = adversarial + class_weight * F.cross_entropy(logits[:len(real)], digit)
     if alpha is None:
         return CriticStep(loss=loss, wasserstein=wasserstein.item(), penalty=float("nan"))
-    penalty = gradient_penalty(critic, real, fake, digit, alpha)
-    return CriticStep(loss=loss + gp_weight * penalty, wasserstein=wasserstein.item(), penalty=penalty.item())
+    penalty = (gradient_penalty(critic, real, fake, digit, alpha) if objective == "wgan"
+               else pair_penalty(critic, real, fake, digit))
+    return CriticStep(loss=loss + penalty_weight * penalty, wasserstein=wasserstein.item(), penalty=penalty.item())
 
 
 def generator_loss(critic: nn.Module, fake: torch.Tensor, digit: torch.Tensor,
-                   class_weight: float = 0.0, keep: float = 1.0) -> torch.Tensor:
-    """-E[D(fake)], plus the class head's cross-entropy: a fake must read as its digit.
+                   class_weight: float = 0.0, keep: float = 1.0, real: torch.Tensor | None = None) -> torch.Tensor:
+    """-E[D(fake)], plus the class head's cross-entropy: a fake must read as its digit. With
+    ``real`` (the relativistic pairing objective), softplus(-(D(fake_i) - D(real_i))) in place of
+    -D(fake_i): each fake is judged against the real digit it is paired with.
 
     ``keep`` < 1: only that share of the fakes, those the critic scores highest, count (top-k
     updates, Sinha et al. 2020): the worst fakes' gradients point towards the mean of the real
     digits, which late in training pulls samples into blurred in-between shapes.
     """
     scores, logits = critic.score_and_logits(fake, digit)
-    per_sample = -scores + class_weight * F.cross_entropy(logits, digit, reduction="none")
+    if real is None:
+        adversarial = -scores
+    else:
+        with torch.no_grad():
+            real_scores = critic(real, digit)
+        adversarial = F.softplus(real_scores - scores)
+    per_sample = adversarial + class_weight * F.cross_entropy(logits, digit, reduction="none")
     if keep < 1.0:
         k = max(1, round(keep * len(fake)))
         per_sample = per_sample[torch.topk(scores.detach(), k).indices]

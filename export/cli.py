@@ -18,7 +18,8 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 @app.command()
 def export(
     checkpoint: Path = typer.Argument(..., help="A gan checkpoint (exports the EMA generator), a classifier or an "
-                                                "encoder checkpoint."),
+                                                "encoder checkpoint; or, with --style, a generator .onnx whose "
+                                                "style controls to fit again."),
     out: Optional[Path] = typer.Option(
         None,
         "--out",
@@ -50,7 +51,8 @@ def export(
         raise console.fail(PROG, str(error), BAD_INPUT) from None
     except ExportError as error:
         raise console.fail(PROG, str(error), error.exit_code) from None
-    typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, verified against torch)")
+    how = "its style controls fitted again" if checkpoint.suffix == ".onnx" else "verified against torch"
+    typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, {how})")
 
 
 def main() -> None:

@@ -61,8 +61,18 @@ def export_checkpoint(
     ``weights_out`` also writes the slim checkpoint (EMA generator and config only; an encoder
     checkpoint as it is) that ships beside the ONNX file so the parity tests can compare the two. ``generator`` is the generator
     .onnx an encoder is paired with (encoder checkpoints only; default models/generator.onnx).
-    ``style`` fits the stroke width and slant controls into a generator's metadata (mnistgen.export.style).
+    ``style`` fits the stroke width and slant controls into a generator's metadata (mnistgen.export.style);
+    given a generator .onnx in place of a checkpoint, it fits them again into that file (or ``out``).
     """
+    if Path(checkpoint).suffix == ".onnx":
+        given = [name for name, value in (("--eval-json", eval_json), ("--weights", weights_out),
+                                          ("--latent-scale", latent_scale), ("--generator", generator)) if value is not None]
+        if not style or given:
+            raise ExportError(f"{checkpoint}: a .onnx file takes --style (and --out) only, to fit its style controls "
+                              f"again; {', '.join(given) or 'no --style'} given")
+        from mnistgen.export.style import refit  # deferred: it opens the runtime's sessions
+
+        return refit(checkpoint, out)
     evaluation = read_evaluation(eval_json) if eval_json is not None else None
     state = load_checkpoint(checkpoint)
     if evaluation is not None and state["kind"] == "gan":

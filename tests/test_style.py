@@ -232,4 +232,6 @@ def test_a_refit_refuses_a_file_that_is_not_a_generator(tmp_path, classifier_pat
 
     with pytest.raises(ExportError, match="not an mnistgen generator"):
         refit(classifier_path, tmp_path / "g.onnx")
-    assert not (tmp_path / "g.onnx").exists()
+    with pytest.raises(ExportError, match="missing.onnx: no such file"):
+        refit(tmp_path / "missing.onnx")
+    assert not (tmp_path / "g.onnx").exists() and not (tmp_path / "missing.onnx").exists()

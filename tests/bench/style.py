@@ -64,9 +64,12 @@ def fit_r2(generator: Generator, samples: int = 2000, seed: int = 11) -> list[li
 
 
 def speed(generator: Generator, seconds: float = 3.0) -> dict:
-    """Images a second for 256-sample batches of 4s: plain, and with each control and both."""
-    cases = {"plain": {}, "stroke_width 3": {"stroke_width": 3.0}, "slant -15": {"slant": -15.0},
-             "both": {"stroke_width": 3.0, "slant": -15.0}}
+    """Images a second for 256-sample batches of 4s: plain, and with each control and both, at far
+    targets: the bold end of the 4s' stroke width range and the left end of their slant range."""
+    ranges = generator.style_space().ranges[4]
+    bold, left = float(ranges[0, 1]), float(ranges[1, 0])
+    cases = {"plain": {}, f"stroke_width {bold:g}": {"stroke_width": bold}, f"slant {left:g}": {"slant": left},
+             "both": {"stroke_width": bold, "slant": left}}
     out = {}
     for name, targets in cases.items():
         done, start, seed = 0, time.perf_counter(), 0

@@ -166,9 +166,12 @@ def test_check_style_names_the_options_as_told():
         check_style(legibility=-0.1, names=("--stroke-width", "--slant", "--legibility"))
 
 
-def test_the_export_writes_a_fit_the_runtime_reads(tmp_path, generator_path):
+def test_the_export_writes_a_fit_the_runtime_reads(tmp_path, generator_path, monkeypatch):
     onnx = pytest.importorskip("onnx")
+    from mnistgen.export import style as fit_module
     from mnistgen.export.style import StyleFit, with_style
+
+    monkeypatch.setattr(fit_module, "LIMITS", ((1.5, 2.5), (-10.0, 10.0)))  # a few targets: the suite's time
 
     model = with_style(onnx.load(str(generator_path)), None, StyleFit(samples=300, range_samples=40))
     path = tmp_path / "styled.onnx"
@@ -198,9 +201,12 @@ def test_a_legible_digit_is_held_to_the_bar_and_a_less_legible_one_to_its_own_ac
     assert label_bar(0.992) == pytest.approx(0.992 - LABEL_MARGIN)
 
 
-def test_a_refit_changes_the_style_fit_and_nothing_else(tmp_path, generator_path):
+def test_a_refit_changes_the_style_fit_and_nothing_else(tmp_path, generator_path, monkeypatch):
     onnx = pytest.importorskip("onnx")
+    from mnistgen.export import style as fit_module
     from mnistgen.export.style import StyleFit, refit
+
+    monkeypatch.setattr(fit_module, "LIMITS", ((1.9, 2.1), (0.0, 5.0)))  # three targets each: the suite's time
 
     out = refit(generator_path, tmp_path / "refitted.onnx", StyleFit(samples=200, range_samples=10))
     before, after = onnx.load(str(generator_path)), onnx.load(str(out))

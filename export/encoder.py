@@ -25,7 +25,7 @@ from mnistgen.export import metadata, onnx_graph
 from mnistgen.export.errors import ExportError
 from mnistgen.export.generator import parity_cases as generator_parity_cases
 from mnistgen.export.generator import to_unit_image
-from mnistgen.export.metadata import IMAGE_SHAPE, UNIT_RANGE, TensorSpec
+from mnistgen.export.metadata import IMAGE_SHAPE, UNIT_RANGE, TensorSpec, read_generator_file
 from mnistgen.export.parity import VERIFY_BATCHES, Case, verify
 from mnistgen.export.writer import check_destination, write_atomic
 from mnistgen.files import file_identity
@@ -70,24 +70,6 @@ def tensor_specs(latent_dim: int) -> tuple[list[TensorSpec], list[TensorSpec]]:
     ]
     outputs = [TensorSpec("latent", "float32", ["N", latent_dim], "z for the paired generator (generator_sha256)")]
     return inputs, outputs
-
-
-def read_generator_file(path: str | os.PathLike) -> tuple[bytes, dict[str, str]]:
-    """The generator file's bytes and metadata; ExportError when it is not an mnistgen generator."""
-    path = Path(path)
-    try:
-        payload = path.read_bytes()
-        model = onnx.load_from_string(payload)
-    except OSError as error:
-        raise ExportError(f"{path}: cannot read the generator ({error.strerror or error}); --generator takes the "
-                          "generator .onnx the encoder is for (models/generator.onnx)") from None
-    except Exception as error:  # protobuf's decode errors
-        raise ExportError(f"{path}: not an ONNX file ({str(error)[:120]}); --generator takes a generator .onnx") from None
-    props = {prop.key: prop.value for prop in model.metadata_props}
-    if props.get("kind") != "generator":
-        raise ExportError(f"{path}: not an mnistgen generator (metadata kind {props.get('kind')!r}); "
-                          "--generator takes the generator .onnx the encoder is for")
-    return payload, props
 
 
 def check_pair(generator: Generator, payload: bytes, props: dict[str, str], path: str | os.PathLike) -> float:
@@ -150,7 +132,8 @@ def encoder_model(state: dict[str, Any], generator_path: str | os.PathLike, eval
         raise CheckpointError(f"{source}: records no generator; train it with mnistgen-train-encoder")
     generator = build_generator(state["generator"], f"{source} (its generator)")
     encoder = build_encoder(state, source)
-    payload, props = read_generator_file(generator_path)
+    payload, props = read_generator_file(generator_path, "--generator takes the generator .onnx the encoder is "
+                                                         "for (models/generator.onnx)")
     latent_scale = check_pair(generator, payload, props, generator_path)
     latent_dim = encoder.config.latent_dim
     example = (torch.rand(3, *IMAGE_SHAPE), torch.tensor([1, 2, 3]))

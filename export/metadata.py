@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import onnx
@@ -98,3 +100,20 @@ def apply(model: onnx.ModelProto, props: dict[str, str], doc_string: str, graph_
     model.producer_name = PRODUCER
     model.producer_version = producer_version()
     model.model_version = int(FORMAT_VERSION)
+
+
+def read_generator_file(path: str | os.PathLike, hint: str) -> tuple[bytes, dict[str, str]]:
+    """The generator file's bytes and metadata; ExportError, ending with ``hint`` (what the option
+    takes), when it cannot be read or is not an mnistgen generator."""
+    path = Path(path)
+    try:
+        payload = path.read_bytes()
+        model = onnx.load_from_string(payload)
+    except OSError as error:
+        raise ExportError(f"{path}: cannot read the generator ({error.strerror or error}); {hint}") from None
+    except Exception as error:  # protobuf's decode errors
+        raise ExportError(f"{path}: not an ONNX file ({str(error)[:120]}); {hint}") from None
+    props = {prop.key: prop.value for prop in model.metadata_props}
+    if props.get("kind") != "generator":
+        raise ExportError(f"{path}: not an mnistgen generator (metadata kind {props.get('kind')!r}); {hint}")
+    return payload, props

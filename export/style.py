@@ -19,6 +19,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from mnistgen.export.errors import ExportError
+from mnistgen.export.metadata import as_json, read_generator_file
+from mnistgen.export.writer import check_destination, write_atomic
 from mnistgen.generator import Generator
 from mnistgen.style import TOLERANCE, StyleSpace, measure, steer
 
@@ -133,8 +136,6 @@ def _scores(generator: Generator, space: StyleSpace, digit: int, control: int, t
 
 def with_style(model: onnx.ModelProto, classifier: Path | None, fit: StyleFit = StyleFit()) -> onnx.ModelProto:
     """``model`` with its style fit in the metadata ('style'), fitted on the model's own bytes."""
-    from mnistgen.export.metadata import as_json
-
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "generator.onnx"
         path.write_bytes(model.SerializeToString())
@@ -150,18 +151,9 @@ def refit(model: str | Path, out: str | Path | None = None, fit: StyleFit = Styl
     """Fit the style controls of the generator file ``model`` again (after a change to the fit
     itself), keeping the rest of the file as it is; written atomically to ``out`` (default: in
     place). Raises ExportError for a file that is not an mnistgen generator."""
-    from mnistgen.export.errors import ExportError
-    from mnistgen.export.writer import check_destination, write_atomic
-
     model, out = Path(model), Path(model if out is None else out)
     check_destination(out)
     if not model.is_file():
         raise ExportError(f"{model}: no such file")
-    try:
-        proto = onnx.load(str(model))
-    except Exception as error:  # onnx raises several types for a bad file; all mean "unreadable"
-        raise ExportError(f"{model}: not a readable ONNX file ({type(error).__name__})") from None
-    if {p.key: p.value for p in proto.metadata_props}.get("kind") != "generator":
-        raise ExportError(f"{model}: not an mnistgen generator; --style refits a generator .onnx or exports a gan "
-                          f"checkpoint")
-    return write_atomic(out, with_style(proto, None, fit).SerializeToString())
+    payload, _ = read_generator_file(model, "--style refits a generator .onnx or exports a gan checkpoint")
+    return write_atomic(out, with_style(onnx.load_from_string(payload), None, fit).SerializeToString())

@@ -121,6 +121,9 @@ def generator_model(state: dict[str, Any], evaluation: str | None = None, source
                     latent_scale: float = 1.0) -> onnx.ModelProto:
     """The EMA generator of a gan checkpoint as a checked, verified ONNX model (not written)."""
     generator = build_generator(state, source)
+    if generator.config.components > 1:  # not shipped: a screen scores its components pooled
+        raise ExportError(f"{source} is a mixture of {generator.config.components} generators; "
+                          "python -m tests.bench.mixture splits it into one checkpoint per component to export")
     latent_dim = generator.config.latent_dim
     example = (
         torch.randn(3, latent_dim),

@@ -148,6 +148,8 @@ def test_time_budget_cap_says_it_cut_the_run_short(tmp_path, mnist_dir):
     (["--set", "critic.minibatch_std=two"], "critic.minibatch_std"),
     (["--set", "objective=hinge"], "objective must be one of wgan, rpgan"), (["--set", "r_weight=-1"], "r_weight"),
     (["--set", "r_weight=nan"], "r_weight"),
+    (["--set", "generator.components=0"], "generator.components"), (["--set", "mixture_weight=-1"], "mixture_weight"),
+    (["--set", "generator.components=2", "--set", "coverage_weight=1"], "coverage_weight must be 0 for a mixture"),
 ])
 def test_bad_training_options_are_one_line(tmp_path, mnist_dir, args, expected):
     result = _train(tmp_path / "run", mnist_dir, *args, check=False)
@@ -266,6 +268,36 @@ def test_the_model_terms_change_the_weights_and_resume_exactly(tmp_path, mnist_d
     assert not torch.equal(with_terms["generator"]["project.weight"], without["generator"]["project.weight"])
 
 
+def test_a_mixture_trains_its_components_apart_resumes_exactly_and_splits_into_plain_generators(tmp_path, mnist_dir):
+    from mnistgen.training.checkpoint import build_generator, load_checkpoint
+    from tests.bench.mixture import component
+
+    terms = ["--set", "generator.components=2", "--set", "mixture_weight=0.5"]
+    stopped, straight, plain = tmp_path / "stopped", tmp_path / "straight", tmp_path / "plain"
+    _train(stopped, mnist_dir, "--steps", "5", *terms)
+    _train(stopped, mnist_dir, "--steps", "7", "--resume")
+    _train(straight, mnist_dir, "--steps", "7", *terms)
+    _assert_same_weights(stopped / "checkpoint.pt", straight / "checkpoint.pt", "after a resume of a mixture")
+    state = load_checkpoint(straight / "checkpoint.pt", kind="gan")
+    mixture = build_generator(state)
+    z, digit = torch.randn(6, 64), torch.arange(6)
+    drawn = [build_generator(component(state, k))(z, digit) for k in range(2)]
+    assert not torch.allclose(drawn[0], drawn[1], atol=1e-3)  # two generators, not one
+    for k in range(2):  # each component, split off, draws what the mixture draws with it
+        assert torch.equal(drawn[k], mixture(z, digit, torch.full((6,), k)))
+    with pytest.raises(ValueError, match="component"):
+        mixture(z, digit)
+    from mnistgen.export.errors import ExportError
+    from mnistgen.export.generator import generator_model
+
+    with pytest.raises(ExportError, match="mixture of 2 generators; python -m tests.bench.mixture splits it"):
+        generator_model(state)
+    _train(plain, mnist_dir, "--steps", "7", "--set", "generator.components=2", "--set", "mixture_weight=0")
+    without, _ = _weights(plain / "checkpoint.pt")
+    with_term, _ = _weights(straight / "checkpoint.pt")
+    assert not torch.equal(with_term["generator"]["project.weight"], without["generator"]["project.weight"])
+
+
 def test_resume_refuses_to_change_the_recipe_and_accepts_the_same_one(tmp_path, mnist_dir):
     run = tmp_path / "run"
     decay = ["--set", "lr_decay_from=2", "--set", "lr_decay_to=4", "--critic-steps", "3"]
@@ -361,6 +393,7 @@ def test_coverage_term_runs_on_its_schedule_with_its_candidates_and_weight(tmp_p
     ("critic_lr_ratio", [0.0, -2.0, float("nan"), float("inf")]),
     ("topk_gamma", [0.0, 1.5, float("nan")]), ("topk_min", [0.0, -0.5, 1.01, float("nan")]),
     ("r_weight", [-0.1, float("nan"), float("inf")]), ("gp_weight", [-1.0, float("nan")]),
+    ("mixture_weight", [-0.5, float("nan"), float("inf")]),
 ])
 def test_the_model_terms_refuse_values_outside_their_range(field, values):
     from mnistgen.training.config import TrainConfig

@@ -1,6 +1,8 @@
 """The gradient penalty against a hand computation, and the networks' shapes and ranges."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -356,3 +358,35 @@ def test_the_pairing_objective_judges_each_fake_against_its_own_real_digit():
     loss.backward()
     assert (fake.grad < 0).all()  # every fake is pushed up, the lower-scored one harder
     assert fake.grad[1].abs() > fake.grad[0].abs()
+
+
+def test_the_mixture_term_asks_the_class_head_which_component_drew_each_fake():
+    # the head's logits: 10 digits, then 2 components; fake 0 reads as component 1, fake 1 as 0
+    digit, component = torch.zeros(2, dtype=torch.long), torch.tensor([1, 1])
+    fake = torch.zeros(2, 1, 1, 1, requires_grad=True)
+
+    class Head(nn.Module):
+        def score_and_logits(self, x, digit):
+            logits = torch.zeros(len(x), NUM_CLASSES + 2)
+            logits[:, NUM_CLASSES] = x.flatten(1).sum(1)  # component 0's logit grows with the ink
+            return x.flatten(1).sum(1), logits
+
+        def forward(self, x, digit):
+            return x.flatten(1).sum(1)
+
+    plain = generator_loss(Head(), fake, digit)
+    mixed = generator_loss(Head(), fake, digit, component=component, mixture_weight=0.5)
+    assert mixed.item() == pytest.approx(plain.item() + 0.5 * math.log(2))  # both components equally likely
+    mixed.backward()
+    # -score pushes the ink up (-1 each, halved by the mean); the term pulls it back, away from
+    # component 0's reading, by 0.5 x sigmoid(0) = 0.25
+    assert fake.grad.flatten().tolist() == pytest.approx([(-1 + 0.25) / 2] * 2)
+    real = torch.zeros(2, 1, 1, 1)
+    step = critic_step(Head(), real, fake.detach(), digit, None, 1.0, component=component, mixture_weight=0.5)
+    alone = critic_step(Head(), real, fake.detach(), digit, None, 1.0)
+    assert step.loss.item() == pytest.approx(alone.loss.item() + 0.5 * math.log(2))
+
+
+def test_a_mixture_critic_reads_digits_and_components_and_a_plain_one_only_digits():
+    assert Critic(CriticConfig(channels=8), components=3).classify.out_features == NUM_CLASSES + 3
+    assert Critic(CriticConfig(channels=8)).classify.out_features == NUM_CLASSES

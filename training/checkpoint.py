@@ -96,7 +96,7 @@ def build_generator(state: dict[str, Any], path: str = "checkpoint", which: str 
 
 
 def build_critic(state: dict[str, Any], path: str = "checkpoint") -> Critic:
-    critic = Critic(CriticConfig(**state["config"]["critic"]))
+    critic = Critic(CriticConfig(**state["config"]["critic"]), generator_config(state).components)
     _load_weights(critic, state["critic"], path, "critic")
     return critic
 

@@ -66,6 +66,10 @@ class TrainConfig:
     coverage_weight: float = 0.0
     coverage_every: int = 4
     coverage_candidates: int = 8
+    # A mixture (generator.components > 1, MGAN): the weight of the term that makes the
+    # components' fakes tell apart by the critic's class head, in the critic's and the
+    # generator's loss alike. Each fake's component is drawn uniformly.
+    mixture_weight: float = 1.0
     # Two time scales (Heusel et al. 2017): the critic's learning rate is this many times `lr`.
     critic_lr_ratio: float = 1.0
     # Top-k generator updates (Sinha et al. 2020): in epoch e the generator learns from the
@@ -97,7 +101,7 @@ class TrainConfig:
                              f"{self.lr_decay_to}")
         if not 0.0 <= self.ema_decay <= 1.0:
             raise ValueError(f"ema_decay must be in 0..1, not {self.ema_decay}")
-        for name in ("coverage_weight", "mode_seeking_weight", "gp_weight", "r_weight"):
+        for name in ("coverage_weight", "mode_seeking_weight", "gp_weight", "r_weight", "mixture_weight"):
             # a NaN would pass a plain "< 0" and turn every weight into NaN at the first step
             if not 0.0 <= getattr(self, name) < math.inf:
                 raise ValueError(f"{name} must be a finite number >= 0, not {getattr(self, name)}")
@@ -105,6 +109,9 @@ class TrainConfig:
             raise ValueError(f"coverage_candidates must be at least 2, not {self.coverage_candidates}")
         if not 0.0 < self.critic_lr_ratio < math.inf:
             raise ValueError(f"critic_lr_ratio must be a finite number > 0, not {self.critic_lr_ratio}")
+        if self.generator.components > 1 and self.coverage_weight:
+            raise ValueError("coverage_weight must be 0 for a mixture (generator.components > 1): "
+                             "the coverage search draws no components")
         group = self.critic.minibatch_std
         if group and self.batch_size % group:
             raise ValueError(f"critic.minibatch_std ({group}) must divide batch_size ({self.batch_size})")

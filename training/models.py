@@ -20,6 +20,13 @@ class GeneratorConfig:
     latent_dim: int = 64
     embed_dim: int = 32
     channels: int = 32  # width at 14x14; 2x at 7x7, 1/2 at 28x28
+    # A mixture of generators (MGAN, Hoang et al. 2018): this many first layers on one shared
+    # body, each sample drawn by the component it is given. 1: one generator.
+    components: int = 1
+
+    def __post_init__(self) -> None:
+        if self.components < 1:
+            raise ValueError(f"generator.components must be at least 1, not {self.components}")
 
 
 @dataclass(frozen=True)
@@ -78,7 +85,8 @@ class Generator(nn.Module):
         self.config = config
         c = config.channels
         self.embedding = nn.Embedding(NUM_CLASSES, config.embed_dim)
-        self.project = nn.Linear(config.latent_dim + config.embed_dim, 2 * c * 7 * 7)
+        # a mixture's components are slices of one projection: all of them in one matrix product
+        self.project = nn.Linear(config.latent_dim + config.embed_dim, config.components * 2 * c * 7 * 7)
         self.body = nn.Sequential(
             nn.BatchNorm2d(2 * c),
             nn.ReLU(),
@@ -95,12 +103,17 @@ class Generator(nn.Module):
     def embed(self, digit: torch.Tensor) -> torch.Tensor:
         return self.embedding(digit)
 
-    def synthesize(self, z: torch.Tensor, label_embedding: torch.Tensor) -> torch.Tensor:
+    def synthesize(self, z: torch.Tensor, label_embedding: torch.Tensor,
+                   component: torch.Tensor | None = None) -> torch.Tensor:
         h = self.project(torch.cat([z, label_embedding], dim=1))
+        if self.config.components > 1:
+            if component is None:
+                raise ValueError(f"a mixture of {self.config.components} generators draws each sample by its component")
+            h = h.view(len(h), self.config.components, -1)[torch.arange(len(h), device=h.device), component]
         return self.body(h.view(-1, 2 * self.config.channels, 7, 7))
 
-    def forward(self, z: torch.Tensor, digit: torch.Tensor) -> torch.Tensor:
-        return self.synthesize(z, self.embed(digit))
+    def forward(self, z: torch.Tensor, digit: torch.Tensor, component: torch.Tensor | None = None) -> torch.Tensor:
+        return self.synthesize(z, self.embed(digit), component)
 
 
 class Critic(nn.Module):
@@ -109,10 +122,12 @@ class Critic(nn.Module):
     No BatchNorm: the gradient penalty is per sample, and batch statistics would couple the
     samples (WGAN-GP paper, section 4). The label enters by projection (Miyato & Koyama 2018):
     score = w.h + embed(digit).h, which is cheaper than label channels and conditions better.
-    A class head on the same features reads the digit (see ``TrainConfig.critic_class_weight``).
+    A class head on the same features reads the digit (see ``TrainConfig.critic_class_weight``)
+    and, for a mixture of ``components`` generators, which one drew a fake: its logits are the
+    10 digits' followed by the components' (MGAN's classifier, sharing the critic's body).
     """
 
-    def __init__(self, config: CriticConfig = CriticConfig()):
+    def __init__(self, config: CriticConfig = CriticConfig(), components: int = 1):
         super().__init__()
         c = config.channels
         self.features = strided_features(c)
@@ -120,7 +135,7 @@ class Critic(nn.Module):
         self.group = config.minibatch_std
         self.linear = nn.Linear(width + (1 if self.group else 0), 1)
         self.projection = nn.Embedding(NUM_CLASSES, width)
-        self.classify = nn.Linear(width, NUM_CLASSES)
+        self.classify = nn.Linear(width, NUM_CLASSES + (components if components > 1 else 0))
 
     def forward(self, x: torch.Tensor, digit: torch.Tensor) -> torch.Tensor:
         return self._score(self.features(x), digit)  # no class head: the penalty pass needs none

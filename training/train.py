@@ -109,7 +109,7 @@ def _fresh_state(config: TrainConfig, device: str = "cpu") -> _State:
     # default weight init draws from the global RNG: seed it in a fork so the caller's is untouched
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        generator, critic = Generator(config.generator), Critic(config.critic)
+        generator, critic = Generator(config.generator), Critic(config.critic, config.generator.components)
     ema = copy.deepcopy(generator).eval()
     _place(device, generator, ema, critic)
     opt_g, opt_c = _optimizers(config, generator, critic)
@@ -189,6 +189,7 @@ class _StopFlag:
 class _Fakes:
     images: torch.Tensor  # with gradients back to the generator
     z: torch.Tensor
+    component: torch.Tensor | None  # which of a mixture's generators drew each
 
 
 class Trainer:
@@ -203,6 +204,9 @@ class Trainer:
             raise ValueError(f"batch size {config.batch_size} is larger than the {len(self.labels)} images")
         self.fixed_z = grid_latents(config.generator.latent_dim).to(self.device)
         self.fixed_digits = torch.arange(NUM_CLASSES, device=self.device).repeat_interleave(10)
+        components = config.generator.components  # a mixture's grid: its columns drawn by each component in turn
+        self.fixed_components = (torch.arange(len(self.fixed_z), device=self.device) % components
+                                 if components > 1 else None)
         self._standing_at: int | None = None  # the generator step the EMA's statistics were measured at
 
     def _autocast(self):
@@ -234,20 +238,23 @@ class Trainer:
         s, cfg = self.state, self.config
         self._set_lr(cfg.lr_at(s.generator_step))
         z = self._draw(len(digit), cfg.generator.latent_dim)
+        component = None
+        if cfg.generator.components > 1:  # drawn only for a mixture, so other runs keep their random stream
+            component = torch.randint(0, cfg.generator.components, (len(digit),), generator=s.rng).to(self.device)
         shared = (s.critic_step + 1) % cfg.critic_steps == 0
         with torch.set_grad_enabled(shared), self._autocast():
-            fake = s.generator(z, digit)
+            fake = s.generator(z, digit, component)
         alpha = None
         if s.critic_step % cfg.gp_every == 0:
             alpha = self._draw(len(digit), 1, 1, 1, normal=False)
         with self._autocast():
             out = critic_step(s.critic, real, fake.detach(), digit, alpha, cfg.penalty_weight,
-                              cfg.critic_class_weight, cfg.objective)
+                              cfg.critic_class_weight, cfg.objective, component, cfg.mixture_weight)
         s.opt_c.zero_grad(set_to_none=True)
         out.loss.backward()
         s.opt_c.step()
         s.critic_step += 1
-        return out.loss.item(), out.wasserstein, out.penalty, _Fakes(fake, z) if shared else None
+        return out.loss.item(), out.wasserstein, out.penalty, _Fakes(fake, z, component) if shared else None
 
     def _generator_step(self, fakes: _Fakes, digit: torch.Tensor, real: torch.Tensor) -> float:
         s, cfg = self.state, self.config
@@ -255,7 +262,8 @@ class Trainer:
             p.requires_grad_(False)  # the critic is a fixed judge here; skip its weight grads
         with self._autocast():
             loss = generator_loss(s.critic, fakes.images, digit, cfg.generator_class_weight,
-                                  keep=cfg.topk_fraction(s.epoch), real=real if cfg.objective == "rpgan" else None)
+                                  keep=cfg.topk_fraction(s.epoch), real=real if cfg.objective == "rpgan" else None,
+                                  component=fakes.component, mixture_weight=cfg.mixture_weight)
             if cfg.mode_seeking_weight:
                 loss = loss + cfg.mode_seeking_weight * mode_seeking_loss(fakes.images, fakes.z, digit)
             if cfg.coverage_weight and s.generator_step % cfg.coverage_every == 0:
@@ -343,7 +351,7 @@ class Trainer:
     def _save_artifacts(self, metrics: dict[str, float]) -> None:
         out = self.options.out
         with torch.no_grad():
-            grid = self.state.ema(self.fixed_z, self.fixed_digits)
+            grid = self.state.ema(self.fixed_z, self.fixed_digits, self.fixed_components)
         append_metrics(metrics, out / "metrics.jsonl")
         save_loss_plot(out / "metrics.jsonl", out / "losses.png")
         if self.state.batch == 0:  # grids at epoch ends, named by the epoch

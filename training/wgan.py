@@ -46,12 +46,16 @@ def pair_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, digi
 
 def critic_step(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, digit: torch.Tensor,
                 alpha: torch.Tensor | None, penalty_weight: float, class_weight: float = 0.0,
-                objective: str = "wgan") -> CriticStep:
+                objective: str = "wgan", component: torch.Tensor | None = None,
+                mixture_weight: float = 0.0) -> CriticStep:
     """The critic's loss; ``alpha=None`` skips the penalty on this step (lazy regularisation).
 
     ``objective`` "wgan": -(E[D(real)] - E[D(fake)]) and the gradient penalty at interpolates by
     ``alpha``; "rpgan": the mean of softplus(-(D(real_i) - D(fake_i))) over the batch's pairs, and
     R1 + R2 (``alpha`` then only says that this step pays the penalty).
+
+    For a mixture, ``component`` says which generator drew each fake, and the class head learns
+    to tell them apart (weighted ``mixture_weight``).
 
     The penalty's double backward costs about as much as the rest of the step, so applying it
     every k-th step with k times the weight (as StyleGAN2 does for R1) keeps the constraint on
@@ -63,7 +67,9 @@ def critic_step(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, digit
     wasserstein = real_score.mean() - fake_score.mean()
     adversarial = -wasserstein if objective == "wgan" else F.softplus(fake_score - real_score).mean()
     # the class head learns from real digits only, so it never learns to name a bad fake
-    loss = adversarial + class_weight * F.cross_entropy(logits[:len(real)], digit)
+    loss = adversarial + class_weight * F.cross_entropy(logits[:len(real), :NUM_CLASSES], digit)
+    if component is not None:
+        loss = loss + mixture_weight * F.cross_entropy(logits[len(real):, NUM_CLASSES:], component)
     if alpha is None:
         return CriticStep(loss=loss, wasserstein=wasserstein.item(), penalty=float("nan"))
     penalty = (gradient_penalty(critic, real, fake, digit, alpha) if objective == "wgan"
@@ -72,7 +78,8 @@ def critic_step(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, digit
 
 
 def generator_loss(critic: nn.Module, fake: torch.Tensor, digit: torch.Tensor,
-                   class_weight: float = 0.0, keep: float = 1.0, real: torch.Tensor | None = None) -> torch.Tensor:
+                   class_weight: float = 0.0, keep: float = 1.0, real: torch.Tensor | None = None,
+                   component: torch.Tensor | None = None, mixture_weight: float = 0.0) -> torch.Tensor:
     """-E[D(fake)], plus the class head's cross-entropy: a fake must read as its digit. With
     ``real`` (the relativistic pairing objective), softplus(-(D(fake_i) - D(real_i))) in place of
     -D(fake_i): each fake is judged against the real digit it is paired with.
@@ -80,6 +87,10 @@ def generator_loss(critic: nn.Module, fake: torch.Tensor, digit: torch.Tensor,
     ``keep`` < 1: only that share of the fakes, those the critic scores highest, count (top-k
     updates, Sinha et al. 2020): the worst fakes' gradients point towards the mean of the real
     digits, which late in training pulls samples into blurred in-between shapes.
+
+    ``component`` (a mixture): each fake also pays ``mixture_weight`` times the class head's
+    cross-entropy on the generator that drew it, so the components draw hands that can be told
+    apart (MGAN's term; the critic keeps every component's hands real).
     """
     scores, logits = critic.score_and_logits(fake, digit)
     if real is None:
@@ -88,7 +99,9 @@ def generator_loss(critic: nn.Module, fake: torch.Tensor, digit: torch.Tensor,
         with torch.no_grad():
             real_scores = critic(real, digit)
         adversarial = F.softplus(real_scores - scores)
-    per_sample = adversarial + class_weight * F.cross_entropy(logits, digit, reduction="none")
+    per_sample = adversarial + class_weight * F.cross_entropy(logits[:, :NUM_CLASSES], digit, reduction="none")
+    if component is not None:
+        per_sample = per_sample + mixture_weight * F.cross_entropy(logits[:, NUM_CLASSES:], component, reduction="none")
     if keep < 1.0:
         k = max(1, round(keep * len(fake)))
         per_sample = per_sample[torch.topk(scores.detach(), k).indices]
@@ -178,4 +191,7 @@ def standing_statistics(generator: Generator, samples: int = 10_240, batch_size:
         for _ in range(samples // batch_size):
             z = torch.randn(batch_size, generator.config.latent_dim, generator=rng)
             digit = torch.randint(0, NUM_CLASSES, (batch_size,), generator=rng)
-            generator(z.to(device), digit.to(device))
+            component = None
+            if generator.config.components > 1:  # every component's share, as sampling draws them
+                component = torch.randint(0, generator.config.components, (batch_size,), generator=rng).to(device)
+            generator(z.to(device), digit.to(device), component)

@@ -394,11 +394,12 @@ class Generator:
         return z if style.empty else self._styled(z, digit, style)[0]
 
     def _styled(self, z: np.ndarray, digit: int, style: Style, first: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        z = legible(_check_latents(z, self.latent_dim), style.legibility)
+        z = _check_latents(z, self.latent_dim)
         if not style.steered:
+            z = legible(z, style.legibility)
             return z, self.render(z, digit)
         goals = style.goals(first, first + len(z))
-        return steer(lambda latents: self.render(latents, digit), z, self.style_space(), digit, goals)
+        return steer(lambda latents: self.render(latents, digit), z, self.style_space(), digit, goals, style.legibility)
 
     def render(
         self,

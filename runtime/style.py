@@ -18,7 +18,11 @@ measured values are within TOLERANCE. A control left unset is held at the sample
 round.
 
 Legibility is the latent scale made a user's control: 0 is the model's own spread (as without
-the control), 1 halves it (typical, clean hands; fewer rare ones).
+the control), 1 halves it (typical, clean hands; fewer rare ones). Far targets cost the label
+(a thick 1 strays from how 1s are read), and typical hands keep it: the model file says, per
+digit and control, the range each of a few legibilities keeps the label in (``StyleSpace.levels``
+and ``level_ranges``), and a target beyond the range of the legibility asked is drawn at the
+least legibility whose range holds it.
 """
 from __future__ import annotations
 
@@ -44,6 +48,9 @@ MAX_ROUNDS = 8
 MAX_STEP = 3.0
 """Largest move along a direction in one step, in latent units: a bad secant cannot fling a
 sample to the edge of the latent space."""
+EMPTY = (0.0, -1.0)
+"""A level's range that holds no target (its low above its high): the legibility levels below
+the first that keeps a digit's label, for a digit the model draws less legibly than the bar."""
 LEGIBILITY_SHRINK = 0.5
 """Legibility 1 multiplies the latents by 1 - LEGIBILITY_SHRINK."""
 
@@ -73,45 +80,77 @@ def measure(images: np.ndarray) -> np.ndarray:
     return np.stack([stroke_widths(images), slants(images)], axis=1)
 
 
+FIELDS = ("intercept", "gradient", "directions", "ranges", "levels", "level_ranges")
+
+
 @dataclass(frozen=True)
 class StyleSpace:
     """What a model file says of its style, per digit: the linear fit of each control on z
     (``intercept`` (10, 2), ``gradient`` (10, 2, latent_dim)), the plane steering moves in
-    (``directions`` (10, 2, latent_dim), orthonormal rows) and the range each control keeps the
-    digit legible in (``ranges`` (10, 2, 2): low and high, per digit and control)."""
+    (``directions`` (10, 2, latent_dim), orthonormal rows), and the range each control keeps the
+    digit legible in: ``level_ranges`` (10, 2, L, 2), low and high per digit and control at each
+    legibility of ``levels`` (L,: 0 first, rising; each range holds the one before), and
+    ``ranges`` (10, 2, 2), the last and widest, which is what a target may ask for."""
 
     intercept: np.ndarray
     gradient: np.ndarray
     directions: np.ndarray
     ranges: np.ndarray
+    levels: np.ndarray
+    level_ranges: np.ndarray
 
     @classmethod
     def from_metadata(cls, value: Any, latent_dim: int, where: str) -> StyleSpace:
         try:
-            space = cls(**{name: np.asarray(value[name], dtype=np.float64)
-                           for name in ("intercept", "gradient", "directions", "ranges")})
-        except (TypeError, KeyError, ValueError):
+            value = dict(value)
+            if "levels" not in value:  # a file fitted before the levels: its ranges hold at legibility 0
+                ranges = np.asarray(value["ranges"], dtype=np.float64)
+                value = {**value, "levels": [0.0], "level_ranges": ranges[:, :, None] if ranges.ndim == 3 else ranges}
+            space = cls(**{name: np.asarray(value[name], dtype=np.float64) for name in FIELDS})
+        except (TypeError, KeyError, ValueError, IndexError):
             raise ModelError(f"{where}: metadata 'style' must hold intercept, gradient, directions and ranges") from None
+        levels = len(space.levels) if space.levels.ndim == 1 else -1
         shapes = {"intercept": (10, 2), "gradient": (10, 2, latent_dim), "directions": (10, 2, latent_dim),
-                  "ranges": (10, 2, 2)}
+                  "ranges": (10, 2, 2), "levels": (levels,), "level_ranges": (10, 2, levels, 2)}
         for name, shape in shapes.items():
             array = getattr(space, name)
             if array.shape != shape or not np.isfinite(array).all():
                 raise ModelError(f"{where}: metadata style {name} must be finite numbers of shape {shape}, "
                                  f"got {array.shape}")
+        if levels < 1 or space.levels[0] != 0 or (np.diff(space.levels) <= 0).any() or space.levels[-1] > 1:
+            raise ModelError(f"{where}: metadata style levels must rise from 0 to at most 1")
+        if not np.array_equal(space.level_ranges[:, :, -1], space.ranges) or (space.ranges[..., 0] > space.ranges[..., 1]).any():
+            raise ModelError(f"{where}: metadata style ranges must be the last of level_ranges, none of them empty")
         return space
 
     def as_json(self) -> dict[str, Any]:
         """The metadata value: plain lists (float32 precision is plenty for a direction)."""
-        return {name: np.round(getattr(self, name), 7).tolist() for name in ("intercept", "gradient", "directions", "ranges")}
+        return {name: np.round(getattr(self, name), 7).tolist() for name in FIELDS}
 
     def info(self) -> dict[str, Any]:
-        """The controls and their ranges per digit, as --info lists them."""
+        """The controls and their ranges per digit, as --info lists them: ``range``, what may be
+        asked; ``by_legibility``, the range each legibility holds, None where it holds none (a
+        target beyond the range of the legibility asked is drawn at the least legibility whose
+        range holds it)."""
         controls = {name: {"unit": UNITS[name], "tolerance": float(TOLERANCE[i]),
-                           "range": {str(d): [float(v) for v in self.ranges[d, i]] for d in range(10)}}
+                           "range": {str(d): [float(v) for v in self.ranges[d, i]] for d in range(10)},
+                           "by_legibility": {_number(level): {str(d): _span(self.level_ranges[d, i, k]) for d in range(10)}
+                                             for k, level in enumerate(self.levels)}}
                     for i, name in enumerate(CONTROLS)}
         controls["legibility"] = {"unit": "0-1", "range": [0.0, 1.0]}
         return controls
+
+    def needed_legibility(self, digit: int, goals: np.ndarray) -> np.ndarray:
+        """float (n,): the least legibility of ``levels`` whose ranges hold each sample's targets
+        (``goals`` (n, 2), NaN for a free control); targets must lie within ``ranges`` (``check``)."""
+        needed = np.zeros(len(goals))
+        for control in range(2):
+            target = goals[:, control, None]
+            low, high = self.level_ranges[digit, control, :, 0], self.level_ranges[digit, control, :, 1]
+            inside = (target >= low - 1e-9) & (target <= high + 1e-9)  # (n, L); a NaN target is inside none
+            level = np.where(inside.any(axis=1), self.levels[np.argmax(inside, axis=1)], 0.0)
+            needed = np.maximum(needed, level)
+        return needed
 
     def check(self, digit: int, targets: tuple[Any, Any], names: tuple[str, str]) -> None:
         """InputError naming the range when a target (or any of an array's) lies outside ``digit``'s."""
@@ -195,11 +234,13 @@ def _finite(value: object) -> bool:
             and math.isfinite(float(value)))
 
 
-def legible(z: np.ndarray, legibility: float | None) -> np.ndarray:
-    """The latents pulled towards the typical hand: unchanged for None or 0."""
-    if not legibility:
+def legible(z: np.ndarray, legibility: float | np.ndarray | None) -> np.ndarray:
+    """The latents pulled towards the typical hand: unchanged for None or 0; ``legibility`` one
+    number for all, or each sample's own (n,)."""
+    if legibility is None or not np.any(legibility):
         return z
-    return (z * np.float32(1.0 - LEGIBILITY_SHRINK * legibility)).astype(np.float32)
+    factor = (1.0 - LEGIBILITY_SHRINK * np.asarray(legibility, dtype=np.float64)).astype(np.float32)
+    return (z * (factor[:, None] if factor.ndim else factor)).astype(np.float32)
 
 
 Render = Callable[[np.ndarray], np.ndarray]
@@ -207,12 +248,16 @@ Render = Callable[[np.ndarray], np.ndarray]
 
 
 def steer(render: Render, z: np.ndarray, space: StyleSpace, digit: int,
-          targets: tuple[float | None, float | None] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(latents, images): each sample of ``z`` moved in its digit's style plane until its measured
-    stroke width and slant are on ``targets``: one (stroke width, slant) pair for all, None
-    leaving a control free, or an array (n, 2) of each sample's own, NaN leaving it free. A free
-    control is held at the sample's own value (the samples with one are rendered once unsteered
-    to read it): asking for a slant keeps each sample's stroke width.
+          targets: tuple[float | None, float | None] | np.ndarray, legibility: float | None = None,
+          drawn: float | np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(latents, images): each sample of ``z`` (as drawn without style) moved in its digit's style
+    plane until its measured stroke width and slant are on ``targets``: one (stroke width, slant)
+    pair for all, None leaving a control free, or an array (n, 2) of each sample's own, NaN leaving
+    it free. ``legibility`` is the one asked; ``drawn`` the one each sample is drawn at, by default
+    the least legibility whose ranges hold its targets, or the one asked if that is more
+    (StyleSpace.needed_legibility). A free control is held at the sample's own value at the
+    legibility asked (the samples with one are rendered once so, unsteered, to read it): asking for
+    a slant keeps each sample's stroke width, even where a far slant draws a more typical hand.
 
     Each sample's path depends on its own latent and targets only (the renders are
     batch-invariant), so seeds stay prefix-stable: 10 of 20 samples are the first 10 steered alone."""
@@ -222,21 +267,29 @@ def steer(render: Render, z: np.ndarray, space: StyleSpace, digit: int,
         targets = Style(*targets).goals(0, len(z))
     goal = np.array(targets, dtype=np.float64)  # a copy: the free controls' values are written in
     asked = ~np.isnan(goal)
+    asked_level = legibility or 0.0
+    if drawn is None:
+        drawn = np.maximum(asked_level, space.needed_legibility(digit, goal))
+    more = np.broadcast_to(np.asarray(drawn) > asked_level, (len(z),))  # drawn more typically than asked
+    plain, z = legible(z, asked_level), legible(z, drawn)
     # where the first step starts from: the fit's guess at each sample's values, or, for the
     # samples with a free control, their own values read from one unsteered render (that control
-    # is held there, and the asked one's first step starts from where the sample really is)
+    # is held there, and the asked one's first step starts from where the sample really is, when
+    # it is drawn at the legibility asked)
     start = space.intercept[digit] + _dot(z.astype(np.float64)[:, None, :], gradient[None])  # (n, 2)
     free = np.flatnonzero(~asked.all(axis=1))
     if len(free):
-        start[free] = measure(render(z[free]))
-        goal[free] = np.where(asked[free], goal[free], start[free])
+        own = measure(render(plain[free]))
+        goal[free] = np.where(asked[free], goal[free], own)
+        start[free] = np.where(more[free, None], start[free], own)
     step = np.clip(np.linalg.solve(jacobian, (goal - start).T).T, -MAX_STEP, MAX_STEP)
     latents = _moved(z, step, directions)
     images = render(latents)
     measured = measure(images)
     slopes = np.repeat(jacobian[None], len(z), axis=0)
-    if len(free):  # their first step already shows how they move: a secant from there, not the fit's slopes
-        slopes[free] += _broyden(slopes[free], step[free], measured[free] - start[free])
+    seen = free[~more[free]]
+    if len(seen):  # their first step already shows how they move: a secant from there, not the fit's slopes
+        slopes[seen] += _broyden(slopes[seen], step[seen], measured[seen] - start[seen])
     for _ in range(MAX_ROUNDS):
         error = goal - measured
         rows = np.flatnonzero((np.abs(error) > AIM * TOLERANCE).any(axis=1))
@@ -245,10 +298,10 @@ def steer(render: Render, z: np.ndarray, space: StyleSpace, digit: int,
         move = np.clip(_solve(slopes[rows], error[rows]), -MAX_STEP, MAX_STEP)
         moved = _moved(z[rows], step[rows] + move, directions)
         again = render(moved)
-        seen = measure(again)
-        slopes[rows] += _broyden(slopes[rows], move, seen - measured[rows])
+        now = measure(again)
+        slopes[rows] += _broyden(slopes[rows], move, now - measured[rows])
         step[rows] += move
-        latents[rows], images[rows], measured[rows] = moved, again, seen
+        latents[rows], images[rows], measured[rows] = moved, again, now
     return latents, images
 
 
@@ -276,6 +329,11 @@ def _broyden(slopes: np.ndarray, step: np.ndarray, change: np.ndarray) -> np.nda
     predicted = np.einsum("nij,nj->ni", slopes, step)
     norm = np.maximum((step * step).sum(axis=1), 1e-12)
     return (change - predicted)[:, :, None] * step[:, None, :] / norm[:, None, None]
+
+
+def _span(bounds: np.ndarray) -> list[float] | None:
+    """[low, high], or None for an empty range (EMPTY)."""
+    return None if bounds[0] > bounds[1] else [float(bounds[0]), float(bounds[1])]
 
 
 def _number(value: float) -> str:

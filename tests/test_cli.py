@@ -398,9 +398,15 @@ def test_info_lists_the_style_controls_and_their_ranges(tmp_path: Path, generato
     result = cli("--info", "--model", str(generator_path), cwd=tmp_path)
     info = json.loads(result.stdout)
     assert "style" in info["capabilities"]
-    ranges = generator.style_space().ranges
+    space = generator.style_space()
     for control, name in enumerate(("stroke_width", "slant")):
-        assert info["style"][name]["range"] == {str(d): list(ranges[d, control]) for d in range(10)}
+        assert info["style"][name]["range"] == {str(d): list(space.ranges[d, control]) for d in range(10)}
+        by_legibility = info["style"][name]["by_legibility"]
+        assert list(by_legibility) == [f"{level:g}" for level in space.levels]
+        for k, level in enumerate(space.levels):
+            spans = space.level_ranges[:, control, k]  # an empty one (no target holds there) is null
+            assert by_legibility[f"{level:g}"] == {str(d): None if spans[d, 0] > spans[d, 1] else list(spans[d])
+                                                   for d in range(10)}
     assert info["style"]["legibility"]["range"] == [0.0, 1.0]
     assert len(result.stdout) < 20_000, "--info shows the ranges, not the fit's directions"
 

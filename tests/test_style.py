@@ -10,7 +10,7 @@ import pytest
 
 from mnistgen import Generator
 from mnistgen.limits import InputError, ModelError
-from mnistgen.style import TOLERANCE, StyleSpace, check_style, measure, slants, stroke_widths
+from mnistgen.style import EMPTY, TOLERANCE, StyleSpace, check_style, measure, slants, steer, stroke_widths
 from tests.conftest import style_target
 from tests.tiny_models import tiny_generator
 
@@ -185,6 +185,12 @@ def test_the_export_writes_a_fit_the_runtime_reads(tmp_path, generator_path, mon
         assert np.allclose(d @ d.T, np.eye(2), atol=1e-5)
         assert (np.sum(d * space.gradient[digit], axis=1) > 0).all()
         assert (space.ranges[digit, :, 0] <= space.ranges[digit, :, 1]).all()
+        # each legibility's range holds the one before it (an empty one holds nothing); the last is what may be asked
+        for control in range(2):
+            spans = [(low, high) for low, high in space.level_ranges[digit, control] if low <= high]
+            assert all(b[0] <= a[0] and b[1] >= a[1] for a, b in zip(spans, spans[1:]))
+        assert np.array_equal(space.level_ranges[digit, :, -1], space.ranges[digit])
+    assert space.levels.tolist() == list(fit_module.LEVELS)
     # the fit predicts: widths and slants of fresh samples correlate with it
     z = np.random.default_rng(7).standard_normal((400, g.latent_dim), dtype=np.float32)
     measured = measure(g.render(z, 7))
@@ -193,12 +199,43 @@ def test_the_export_writes_a_fit_the_runtime_reads(tmp_path, generator_path, mon
         assert np.corrcoef(measured[:, control], predicted[:, control])[0, 1] > 0.8
 
 
-def test_a_legible_digit_is_held_to_the_bar_and_a_less_legible_one_to_its_own_accuracy():
-    from mnistgen.export.style import LABEL_MARGIN, MIN_LABEL_ACCURACY, label_bar
+class _Bars:
+    """A stand-in generator whose every sample is one 2 x 20 bar: stroke width 2 x 40 / 44 = 1.82 px."""
 
-    assert label_bar(0.999) == MIN_LABEL_ACCURACY  # a 2 read at 99.9 % must keep 99.5 %, not 98.9 %
-    assert label_bar(MIN_LABEL_ACCURACY) == MIN_LABEL_ACCURACY
-    assert label_bar(0.992) == pytest.approx(0.992 - LABEL_MARGIN)
+    latent_dim = 4
+
+    def render(self, z: np.ndarray, digit: int) -> np.ndarray:
+        return np.repeat(bar(20, 2), len(z), axis=0)
+
+
+@pytest.mark.parametrize("label, expected", [
+    # a legible digit: the label holds within 0.3 px of the centre, 0.3 px further per level
+    (lambda t, level: 0.999 if abs(t - 1.8) <= 0.31 + level else 0.98, [[1.5, 2.1], [1.2, 2.4], [1.0, 2.7]]),
+    # a digit below the bar even unsteered: no range at legibility 0, then one from 0.3 on
+    (lambda t, level: 0.99 if level == 0 else (0.999 if abs(t - 1.8) <= 0.21 + level else 0.98),
+     [None, [1.3, 2.3], [1.0, 2.6]]),
+    # a digit no level keeps: its centre alone, at every level
+    (lambda t, level: 0.98, [[1.8, 1.8]] * 3),
+])
+def test_each_legibility_grows_the_range_of_the_one_before_from_where_the_label_holds(monkeypatch, label, expected):
+    from mnistgen.export import style as fit_module
+    from mnistgen.export.style import StyleFit
+
+    monkeypatch.setattr(fit_module, "LIMITS", ((1.0, 3.0), (-10.0, 10.0)))
+    monkeypatch.setattr(fit_module, "SMOOTHING", 1)  # each target's own accuracy: the ends are exact
+    monkeypatch.setattr(fit_module, "LEVELS", (0.0, 0.3, 0.6))
+    probed = []
+
+    def scores(generator, space, digit, control, target, z, level):
+        probed.append((round(target, 6), level))
+        return 1.0, label(target, level)
+
+    monkeypatch.setattr(fit_module, "_scores", scores)
+    got = fit_module._ranges(_Bars(), None, 7, 0, np.random.default_rng(0), StyleFit(range_samples=4))
+    assert [None if low > high else [low, high] for low, high in got] == expected
+    if expected[0] and expected[0][0] < expected[0][1]:  # a level probes only the targets outside the range before it
+        assert not [t for t, level in probed if level == 0.3 and expected[0][0] <= t <= expected[0][1]]
+        assert len([t for t, level in probed if level == 0.3]) == 21 - 7
 
 
 def test_a_refit_changes_the_style_fit_and_nothing_else(tmp_path, generator_path, monkeypatch):
@@ -241,3 +278,76 @@ def test_a_refit_refuses_a_file_that_is_not_a_generator(tmp_path, classifier_pat
     with pytest.raises(ExportError, match="missing.onnx: no such file"):
         refit(tmp_path / "missing.onnx")
     assert not (tmp_path / "g.onnx").exists() and not (tmp_path / "missing.onnx").exists()
+
+
+def _levels_space(levels: list[float], level_ranges: np.ndarray) -> StyleSpace:
+    zeros = np.zeros((10, 2, 64))
+    return StyleSpace(np.zeros((10, 2)), zeros, zeros, level_ranges[:, :, -1], np.array(levels), level_ranges)
+
+
+def test_a_target_needs_the_least_legibility_whose_range_holds_it():
+    ranges = np.zeros((10, 2, 3, 2))
+    ranges[:, 0] = [[1.8, 2.2], [1.5, 2.8], [1.2, 3.4]]  # stroke width at legibility 0, 0.3, 0.6
+    ranges[:, 1] = [[-5, 10], [-15, 20], [-25, 30]]
+    space = _levels_space([0.0, 0.3, 0.6], ranges)
+    goals = np.array([[2.0, np.nan], [2.5, np.nan], [3.4, np.nan], [np.nan, 0.0], [2.0, -20.0], [1.5, 30.0],
+                      [np.nan, np.nan]])
+    assert space.needed_legibility(4, goals).tolist() == [0.0, 0.3, 0.6, 0.0, 0.6, 0.6, 0.0]
+    ranges[7, 0, 0] = EMPTY  # 7s keep no label at legibility 0: every stroke width starts at 0.3
+    assert _levels_space([0.0, 0.3, 0.6], ranges).needed_legibility(7, goals[:3]).tolist() == [0.3, 0.3, 0.6]
+    info = _levels_space([0.0, 0.3, 0.6], ranges).info()["stroke_width"]["by_legibility"]
+    assert info["0"]["7"] is None and info["0.3"]["7"] == [1.5, 2.8]
+
+
+def test_a_style_fit_without_levels_holds_its_ranges_at_legibility_0_and_bad_levels_are_refused():
+    ranges = np.tile([[1.5, 2.5], [-10.0, 10.0]], (10, 1, 1))
+    old = {"intercept": np.zeros((10, 2)).tolist(), "gradient": np.zeros((10, 2, 4)).tolist(),
+           "directions": np.zeros((10, 2, 4)).tolist(), "ranges": ranges.tolist()}
+    space = StyleSpace.from_metadata(old, 4, "old.onnx")
+    assert space.levels.tolist() == [0.0] and np.array_equal(space.level_ranges[:, :, 0], ranges)
+    assert space.needed_legibility(3, np.array([[2.5, 10.0]])).tolist() == [0.0]
+    for levels, message in (([0.3, 0.6], "rise from 0"), ([0.0, 0.0], "rise from 0"), ([0.0, 1.5], "rise from 0")):
+        bad = {**old, "levels": levels, "level_ranges": np.repeat(ranges[:, :, None], 2, axis=2).tolist()}
+        with pytest.raises(ModelError, match=message):
+            StyleSpace.from_metadata(bad, 4, "bad.onnx")
+    wider = np.repeat(ranges[:, :, None], 2, axis=2)
+    wider[:, :, 1] *= 2
+    with pytest.raises(ModelError, match="last of level_ranges"):
+        StyleSpace.from_metadata({**old, "levels": [0.0, 0.5], "level_ranges": wider.tolist()}, 4, "bad.onnx")
+
+
+def test_a_target_beyond_the_legibility_asked_draws_at_the_legibility_its_range_needs(tmp_path, generator_path):
+    onnx = pytest.importorskip("onnx")
+    space = Generator(generator_path, threads=1).style_space()
+
+    def copy(name: str, levels: list[float], level_ranges: np.ndarray) -> Generator:
+        model = onnx.load(str(generator_path))
+        fitted = StyleSpace(space.intercept, space.gradient, space.directions, level_ranges[:, :, -1],
+                            np.array(levels), level_ranges)
+        for prop in model.metadata_props:
+            if prop.key == "style":
+                prop.value = json.dumps(fitted.as_json())
+        onnx.save(model, str(tmp_path / name))
+        return Generator(tmp_path / name, threads=1)
+
+    # the same model twice: its ranges all at legibility 0, and its 4s' stroke width at
+    # legibility 0 held to a narrow middle, the rest of the range at 0.5
+    plain = copy("plain.onnx", [0.0], space.ranges[:, :, None].copy())
+    level_ranges = np.repeat(space.ranges[:, :, None], 2, axis=2)
+    low, high = space.ranges[4, 0]
+    level_ranges[4, 0, 0] = [(low + high) / 2 - 0.1, (low + high) / 2 + 0.1]
+    g = copy("levels.onnx", [0.0, 0.5], level_ranges)
+    z = np.random.default_rng(3).standard_normal((12, g.latent_dim), dtype=np.float32)
+    far = g.generate(4, latents=z, stroke_width=high)
+    drawn = steer(lambda latents: plain.render(latents, 4), z, plain.style_space(), 4, (high, None), drawn=0.5)[1]
+    assert np.array_equal(far, drawn)
+    assert not np.array_equal(far, plain.generate(4, latents=z, stroke_width=high))
+    # the slant is held at each hand's own, as drawn without the control, not at the typical hand's
+    own, typical = measure(plain.generate(4, latents=z))[:, 1], measure(plain.generate(4, latents=z, legibility=0.5))[:, 1]
+    assert (np.abs(measure(far)[:, 1] - own) <= TOLERANCE[1]).mean() >= 0.9
+    assert np.abs(typical - own).max() > TOLERANCE[1]  # which differs
+    # inside the narrow range, and with more legibility asked than needed, nothing is added
+    middle = float(np.mean(level_ranges[4, 0, 0]))
+    assert np.array_equal(g.generate(4, 6, seed=3, stroke_width=middle), plain.generate(4, 6, seed=3, stroke_width=middle))
+    assert np.array_equal(g.generate(4, 6, seed=3, stroke_width=high, legibility=0.8),
+                          plain.generate(4, 6, seed=3, stroke_width=high, legibility=0.8))

@@ -156,8 +156,10 @@ def test_node_number_matches_python(node, tmp_path, generator_path, python_gener
 
 
 # (digit, {control: where in the digit's range}), and legibility as it is
+# (the ends of a range draw at the legibility their level needs)
 STYLE_CASES = [(7, {"stroke_width": 0.8}), (4, {"slant": 0.2}), (1, {"stroke_width": 0.1}),
-               (2, {"stroke_width": 0.6, "slant": 0.6, "legibility": 0.4}), (8, {"legibility": 1.0})]
+               (2, {"stroke_width": 0.6, "slant": 0.6, "legibility": 0.4}), (8, {"legibility": 1.0}),
+               (9, {"stroke_width": 1.0}), (0, {"slant": 0.0, "stroke_width": 0.5})]
 
 
 def style_options(generator: Generator, digit: int, places: dict) -> dict:
@@ -190,6 +192,23 @@ def test_node_style_controls_match_python(node, tmp_path, generator_path, python
     low, high = python_generator.style_space().ranges[7, 0]
     assert result.error(too_bold) == {"error": "InputError",
                                       "message": f"strokeWidth for digit 7 must be from {low:g} to {high:g} px (legible there), got 9"}
+
+
+def test_node_steers_a_model_fitted_before_the_legibility_levels_as_python_does(node, tmp_path, generator_path):
+    # such a file's ranges all hold at legibility 0: no target adds legibility in either runtime
+    model = onnx.load(str(generator_path))
+    for prop in model.metadata_props:
+        if prop.key == "style":
+            fitted = json.loads(prop.value)
+            prop.value = json.dumps({name: fitted[name] for name in ("intercept", "gradient", "directions", "ranges")})
+    old = tmp_path / "old.onnx"
+    onnx.save(model, str(old))
+    python_old = Generator(old, threads=1)
+    z = np.random.default_rng(5).standard_normal((20, python_old.latent_dim), dtype=np.float32)
+    high = float(python_old.style_space().ranges[9, 0, 1])
+    job = NodeJob(tmp_path, str(old))
+    index = job.call("generate", 9, latents=z, strokeWidth=high)
+    assert_close(job.run(node).pixels(index), python_old.generate(9, latents=z, stroke_width=high), "a file without levels")
 
 
 def test_node_reads_the_model_as_python_and_onnx_do(node, tmp_path, generator_path, python_generator):

@@ -643,7 +643,25 @@ function styleSpace(info, where, latentDim) {
       throw new ModelError(`${where}: metadata style ${name} must be finite numbers of shape (${dims.join(', ')})`);
     }
   }
-  return space;
+  // a file fitted before the levels: its ranges hold at legibility 0
+  const levels = space.levels ?? [0];
+  const levelRanges = space.level_ranges ?? space.ranges.map((digit) => digit.map((range) => [range]));
+  const rising = shaped(levels, [levels.length]) && levels[0] === 0 && levels.at(-1) <= 1
+    && levels.every((level, k) => k === 0 || level > levels[k - 1]);
+  if (!rising || !shaped(levelRanges, [10, 2, levels.length, 2])) {
+    throw new ModelError(`${where}: metadata style levels must rise from 0 to at most 1, with level_ranges of shape (10, 2, ${levels.length}, 2)`);
+  }
+  return { ...space, levels, levelRanges };
+}
+
+/** The least legibility of the fit's levels whose ranges hold both targets (NaN: free), as Python's needed_legibility. */
+function neededLegibility(space, digit, goals) {
+  let needed = 0;
+  goals.forEach((target, control) => {
+    const k = space.levelRanges[digit][control].findIndex(([low, high]) => target >= low - 1e-9 && target <= high + 1e-9);
+    if (k >= 0) needed = Math.max(needed, space.levels[k]);
+  });
+  return needed;
 }
 
 function checkStyleNumber(value, name, accepted) {
@@ -695,7 +713,7 @@ function checkStyle(fit, digits, { strokeWidth, slant, legibility }) {
 /** z pulled towards the typical hand: z x (1 - legibilityShrink x legibility), in float32. */
 function legible(z, legibility) {
   if (!legibility) return z;
-  const factor = Math.fround(1 - STYLE.legibilityShrink * legibility);
+  const factor = Math.fround(1 - STYLE.legibilityShrink * legibility); // as numpy: the float64 product, then float32
   return z.map((value) => Math.fround(value * factor));
 }
 
@@ -805,26 +823,33 @@ class Generator {
     return this.#styleFit;
   }
 
-  /** render(), with the style asked applied: legibility scales z, a target steers each sample (Python's steer). */
+  /**
+   * render(), with the style asked applied: legibility scales z, a target steers each sample
+   * (Python's steer); a target beyond the range of the legibility asked draws at the least one that holds it.
+   */
   async #styled(z, rows, digit, style) {
-    const latents = legible(z, style.legibility);
-    if (!style.steered) return this.render(latents, digit);
+    if (!style.steered) return this.render(legible(z, style.legibility), digit);
     const space = this.#style();
+    const drawn = Math.max(style.legibility, neededLegibility(space, digit, style.goals));
+    const more = drawn > style.legibility; // drawn more typically than asked
+    const latents = legible(z, drawn);
     const D = this.latentDim;
     const [d0, d1] = space.directions[digit];
     const [g0, g1] = space.gradient[digit];
     const dot = (a, b, offset = 0) => pairwiseSum(Float64Array.from(b, (value, i) => a[offset + i] * value), identity);
     const jacobian = [dot(g0, d0), dot(g0, d1), dot(g1, d0), dot(g1, d1)];
     const asked = style.goals.map((goal) => !Number.isNaN(goal));
-    // a free control is held at the sample's own value, read from one unsteered render
-    // (the first step then starts from where each sample really is, not from the fit's guess)
-    const own = asked.every(Boolean) ? null : measureStyle(await this.render(latents, digit), rows, this.height, this.width);
+    // a free control is held at the sample's own value at the legibility asked, read from one
+    // unsteered render (the first step then starts from where each sample really is, not from
+    // the fit's guess, unless a far target draws it more typically)
+    const own = asked.every(Boolean) ? null
+      : measureStyle(await this.render(legible(z, style.legibility), digit), rows, this.height, this.width);
+    const seen = own !== null && !more;
     const step = new Float64Array(rows * 2);
     for (let n = 0; n < rows; n += 1) {
-      const start = own === null
-        ? [space.intercept[digit][0] + dot(latents, g0, n * D), space.intercept[digit][1] + dot(latents, g1, n * D)]
-        : [own[2 * n], own[2 * n + 1]];
-      const want = start.map((value, c) => (asked[c] ? style.goals[c] : value));
+      const start = seen ? [own[2 * n], own[2 * n + 1]]
+        : [space.intercept[digit][0] + dot(latents, g0, n * D), space.intercept[digit][1] + dot(latents, g1, n * D)];
+      const want = start.map((value, c) => (asked[c] ? style.goals[c] : own[2 * n + c]));
       const [s0, s1] = solve2(jacobian, want[0] - start[0], want[1] - start[1]);
       step[2 * n] = clipStep(s0);
       step[2 * n + 1] = clipStep(s1);
@@ -846,7 +871,7 @@ class Generator {
         s[1] += (residual * m1) / norm;
       });
     };
-    if (own !== null) { // the first step already shows how each sample moves: a secant from there
+    if (seen) { // the first step already shows how each sample moves: a secant from there
       for (let n = 0; n < rows; n += 1) {
         broyden(n, step[2 * n], step[2 * n + 1], measured[2 * n] - own[2 * n], measured[2 * n + 1] - own[2 * n + 1]);
       }

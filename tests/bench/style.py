@@ -1,5 +1,5 @@
 """Style controls measured: target against measured, per control and per digit, over each digit's
-range (its ends and centre), with the share on target, the median error, the other control's
+range (the ends of the range each legibility level holds, and its centre), with the share on target, the median error, the other control's
 drift, label accuracy and per-digit FID beside the uncontrolled model; and images a second with
 and without controls, in process on one thread; and mnistgen-eval's figures at four legibilities.
 
@@ -28,10 +28,16 @@ SLANT_SPAN = 55.0  # the documented -25..30 degrees
 
 
 def settings(generator: Generator) -> list[tuple[int, int, float]]:
-    """(digit, control, target): each digit's range ends and centre, per control."""
-    ranges = generator.style_space().ranges
-    return [(digit, control, float(target)) for digit in range(10) for control in range(2)
-            for target in (ranges[digit, control, 0], np.mean(ranges[digit, control]), ranges[digit, control, 1])]
+    """(digit, control, target): per digit and control, the ends of the range each legibility
+    level holds, and the centre of the widest."""
+    space = generator.style_space()
+    out = []
+    for digit in range(10):
+        for control in range(2):
+            ends = {float(end) for low, high in space.level_ranges[digit, control] if low <= high for end in (low, high)}
+            ends.add(float(np.mean(space.ranges[digit, control])))
+            out += [(digit, control, float(target)) for target in sorted(ends)]
+    return out
 
 
 def measure_setting(generator: Generator, classifier: Classifier, real: list[metrics.Gaussian], digit: int,
@@ -45,7 +51,9 @@ def measure_setting(generator: Generator, classifier: Classifier, real: list[met
     drift = np.abs(after[:, other] - before[:, other])
     probabilities, features = classifier.probabilities_and_features(steered)
     relative = drift / np.maximum(before[:, other], 1e-9) if other == 0 else drift / SLANT_SPAN
+    goals = np.array([[target, np.nan] if control == 0 else [np.nan, target]])
     return {"digit": digit, "control": CONTROLS[control], "target": round(target, 3),
+            "legibility": float(generator.style_space().needed_legibility(digit, goals)[0]),
             "on_target": float((error <= TOLERANCE[control]).mean()), "median_error": float(np.median(error)),
             "drift_median": float(np.median(drift)), "drift_relative_median": float(np.median(relative)),
             "label_accuracy": float((probabilities.argmax(1) == digit).mean()),
@@ -133,13 +141,15 @@ def _plain(generator: Generator, classifier: Classifier, real: list, digit: int,
 
 
 def _table(document: dict) -> str:
-    lines = ["| digit | control | target | on target | median error | other's drift (median, relative) "
-             "| label accuracy | per-digit FID |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| digit | control | target | drawn at legibility | on target | median error "
+             "| other's drift (median, relative) | label accuracy | per-digit FID |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for row in document["rows"]:
         if row["control"] == "none":
-            lines.append(f"| {row['digit']} | none | | | | | {100 * row['label_accuracy']:.1f}% | {row['fid_digit']:.2f} |")
+            lines.append(f"| {row['digit']} | none | | | | | | {100 * row['label_accuracy']:.1f}% | {row['fid_digit']:.2f} |")
             continue
-        lines.append(f"| {row['digit']} | {row['control']} | {row['target']:g} | {100 * row['on_target']:.1f}% "
+        lines.append(f"| {row['digit']} | {row['control']} | {row['target']:g} | {row['legibility']:g} "
+                     f"| {100 * row['on_target']:.1f}% "
                      f"| {row['median_error']:.3f} | {row['drift_median']:.3f} ({100 * row['drift_relative_median']:.1f}%) "
                      f"| {100 * row['label_accuracy']:.1f}% | {row['fid_digit']:.2f} |")
     lines += ["", "| legibility | latent scale | label accuracy | FID | mean per-digit FID | precision | recall |",

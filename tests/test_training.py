@@ -273,7 +273,8 @@ def test_a_mixture_trains_its_components_apart_resumes_exactly_and_splits_into_p
     from tests.bench.mixture import component
 
     terms = ["--set", "generator.components=2", "--set", "mixture_weight=0.5"]
-    stopped, straight, plain = tmp_path / "stopped", tmp_path / "straight", tmp_path / "plain"
+    # (what the term adds to each loss is checked by hand in test_wgan)
+    stopped, straight = tmp_path / "stopped", tmp_path / "straight"
     _train(stopped, mnist_dir, "--steps", "5", *terms)
     _train(stopped, mnist_dir, "--steps", "7", "--resume")
     _train(straight, mnist_dir, "--steps", "7", *terms)
@@ -283,8 +284,9 @@ def test_a_mixture_trains_its_components_apart_resumes_exactly_and_splits_into_p
     z, digit = torch.randn(6, 64), torch.arange(6)
     drawn = [build_generator(component(state, k))(z, digit) for k in range(2)]
     assert not torch.allclose(drawn[0], drawn[1], atol=1e-3)  # two generators, not one
-    for k in range(2):  # each component, split off, draws what the mixture draws with it
-        assert torch.equal(drawn[k], mixture(z, digit, torch.full((6,), k)))
+    for k in range(2):  # each component, split off, draws what the mixture draws with it (a wrong slice is ~0.1 off;
+        # the two first layers' matrix products differ in shape, so their last bits may differ)
+        torch.testing.assert_close(drawn[k], mixture(z, digit, torch.full((6,), k)), atol=1e-5, rtol=0)
     with pytest.raises(ValueError, match="component"):
         mixture(z, digit)
     from mnistgen.export.errors import ExportError
@@ -292,10 +294,6 @@ def test_a_mixture_trains_its_components_apart_resumes_exactly_and_splits_into_p
 
     with pytest.raises(ExportError, match="mixture of 2 generators; python -m tests.bench.mixture splits it"):
         generator_model(state)
-    _train(plain, mnist_dir, "--steps", "7", "--set", "generator.components=2", "--set", "mixture_weight=0")
-    without, _ = _weights(plain / "checkpoint.pt")
-    with_term, _ = _weights(straight / "checkpoint.pt")
-    assert not torch.equal(with_term["generator"]["project.weight"], without["generator"]["project.weight"])
 
 
 def test_resume_refuses_to_change_the_recipe_and_accepts_the_same_one(tmp_path, mnist_dir):

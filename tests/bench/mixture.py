@@ -5,8 +5,9 @@ component a sample's seed picks would draw them:
     python -m tests.bench.mixture runs/mgan/checkpoint.pt runs/mgan/components
     mnistgen-export runs/mgan/components/component_0.pt --out runs/mgan/c0.onnx --latent-scale 0.95 ...
 
-A component is exact: the mixture's components differ only in their slice of the first layer,
-and share the body and its (standing) BatchNorm statistics, which eval mode applies to each alike.
+A component draws what the mixture draws with it (up to the last bits of the first layer's
+matrix product, whose shape differs): the components differ only in their slice of the first
+layer, and share the body and its (standing) BatchNorm statistics, which eval mode applies alike.
 """
 from __future__ import annotations
 

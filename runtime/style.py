@@ -271,7 +271,7 @@ def steer(render: Render, z: np.ndarray, space: StyleSpace, digit: int,
     if drawn is None:
         drawn = np.maximum(asked_level, space.needed_legibility(digit, goal))
     more = np.broadcast_to(np.asarray(drawn) > asked_level, (len(z),))  # drawn more typically than asked
-    plain, z = legible(z, asked_level), legible(z, drawn)
+    plain, z = z, legible(z, drawn)  # plain: as drawn at the legibility asked (below, for the free rows only)
     # where the first step starts from: the fit's guess at each sample's values, or, for the
     # samples with a free control, their own values read from one unsteered render (that control
     # is held there, and the asked one's first step starts from where the sample really is, when
@@ -279,7 +279,7 @@ def steer(render: Render, z: np.ndarray, space: StyleSpace, digit: int,
     start = space.intercept[digit] + _dot(z.astype(np.float64)[:, None, :], gradient[None])  # (n, 2)
     free = np.flatnonzero(~asked.all(axis=1))
     if len(free):
-        own = measure(render(plain[free]))
+        own = measure(render(legible(plain[free], asked_level)))
         goal[free] = np.where(asked[free], goal[free], own)
         start[free] = np.where(more[free, None], start[free], own)
     step = np.clip(np.linalg.solve(jacobian, (goal - start).T).T, -MAX_STEP, MAX_STEP)

@@ -843,7 +843,7 @@ class Generator {
     // unsteered render (the first step then starts from where each sample really is, not from
     // the fit's guess, unless a far target draws it more typically)
     const own = asked.every(Boolean) ? null
-      : measureStyle(await this.render(legible(z, style.legibility), digit), rows, this.height, this.width);
+      : measureStyle(await this.render(more ? legible(z, style.legibility) : latents, digit), rows, this.height, this.width);
     const seen = own !== null && !more;
     const step = new Float64Array(rows * 2);
     for (let n = 0; n < rows; n += 1) {

@@ -11,7 +11,7 @@ import os
 import re
 import shlex
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -151,3 +151,27 @@ def style_target(generator, digits: int | str, control: str, where: float = 0.5)
     ranges = generator.style_space().ranges[[int(d) for d in str(digits)], ("stroke_width", "slant").index(control)]
     low, high = float(ranges[:, 0].max()), float(ranges[:, 1].min())
     return min(max(round(low + where * (high - low), 1), low), high)
+
+
+def with_style(generator_path: Path, out: Path, edit: Callable[[dict], dict]) -> Path:
+    """A copy of the generator file at ``out`` whose metadata style is ``edit(style)``: the same
+    network steered by another fit (ranges narrowed, levels dropped)."""
+    import json
+
+    import onnx
+
+    model = onnx.load(str(generator_path))
+    for prop in model.metadata_props:
+        if prop.key == "style":
+            prop.value = json.dumps(edit(json.loads(prop.value)))
+    onnx.save(model, str(out))
+    return out
+
+
+def narrow_free_range(style: dict, digit: int = 4, control: int = 1, low: float = 5.0, high: float = 10.0) -> dict:
+    """``style`` with ``digit``'s range of ``control`` narrowed to low..high at every level: a
+    free control is held within it."""
+    for level in style["level_ranges"][digit][control]:
+        level[:] = [low, high]
+    style["ranges"][digit][control] = [low, high]
+    return style

@@ -10,9 +10,12 @@ import pytest
 
 from mnistgen import Generator
 from mnistgen.limits import InputError, ModelError
-from mnistgen.style import EMPTY, TOLERANCE, StyleSpace, check_style, measure, slants, steer, stroke_widths
-from tests.conftest import style_target
+from mnistgen.style import EMPTY, TOLERANCE, StyleSpace, _fit, check_style, legible, measure, slants, steer, stroke_widths
+from tests.conftest import narrow_free_range, style_target, with_style
 from tests.tiny_models import tiny_generator
+
+SLANT_SPAN = 55.0
+"""The issue's -25 to +30 degrees: a slant's drift is a share of it."""
 
 
 def bar(rows: int, cols: int, value: int = 255) -> np.ndarray:
@@ -82,16 +85,19 @@ def test_every_sample_meets_its_target_across_the_range(generator, digit):
 
 @pytest.mark.parametrize("digit", [6, 1, 0])
 def test_one_control_keeps_the_other(generator, digit):
-    # at the far ends of the range, where the fit's plane bends most: the free control is held at
-    # each sample's own value, to within the tolerance
+    # at the far ends of the range, where the fit's plane bends most and a far target draws a more
+    # typical hand: the free control moves from each sample's own by less than the issue's 10 %
+    # (median), and rarely by more than twice the tolerance
     ranges = generator.style_space().ranges[digit]
-    plain = measure(generator.generate(digit, 200, seed=2))
+    z = np.random.default_rng(2).standard_normal((200, generator.latent_dim), dtype=np.float32)
+    plain = measure(generator.generate(digit, latents=z))
     for end in range(2):
-        bold = measure(generator.generate(digit, 200, seed=2, stroke_width=ranges[0, end]))
-        leaning = measure(generator.generate(digit, 200, seed=2, slant=ranges[1, end]))
-        assert np.median(np.abs(bold[:, 1] - plain[:, 1])) < TOLERANCE[1] / 2
-        assert np.median(np.abs(leaning[:, 0] - plain[:, 0]) / plain[:, 0]) < 0.05
-        assert np.mean(np.abs(leaning[:, 0] - plain[:, 0]) <= TOLERANCE[0]) >= 0.95
+        bold = measure(generator.generate(digit, latents=z, stroke_width=ranges[0, end]))
+        leaning = measure(generator.generate(digit, latents=z, slant=ranges[1, end]))
+        assert np.median(np.abs(bold[:, 1] - plain[:, 1])) < 0.1 * SLANT_SPAN
+        assert np.median(np.abs(leaning[:, 0] - plain[:, 0]) / plain[:, 0]) < 0.1
+        assert np.mean(np.abs(bold[:, 1] - plain[:, 1]) <= 2 * TOLERANCE[1]) >= 0.85
+        assert np.mean(np.abs(leaning[:, 0] - plain[:, 0]) <= 2 * TOLERANCE[0]) >= 0.85
 
 
 def test_controlled_seeds_are_reproducible_and_prefix_stable(generator):
@@ -342,12 +348,23 @@ def test_a_target_beyond_the_legibility_asked_draws_at_the_legibility_its_range_
     drawn = steer(lambda latents: plain.render(latents, 4), z, plain.style_space(), 4, (high, None), drawn=0.5)[1]
     assert np.array_equal(far, drawn)
     assert not np.array_equal(far, plain.generate(4, latents=z, stroke_width=high))
-    # the slant is held at each hand's own, as drawn without the control, not at the typical hand's
-    own, typical = measure(plain.generate(4, latents=z))[:, 1], measure(plain.generate(4, latents=z, legibility=0.5))[:, 1]
+    # the slant is held at the fit's reading of each hand as drawn without the control, not of
+    # the more typical hand it is drawn as
+    own, typical = _fit(space, 4, z)[:, 1], _fit(space, 4, legible(z, 0.5))[:, 1]
     assert (np.abs(measure(far)[:, 1] - own) <= TOLERANCE[1]).mean() >= 0.9
-    assert np.abs(typical - own).max() > TOLERANCE[1]  # which differs
+    assert np.abs(typical - own).max() > 2 * TOLERANCE[1]  # which differs
     # inside the narrow range, and with more legibility asked than needed, nothing is added
     middle = float(np.mean(level_ranges[4, 0, 0]))
     assert np.array_equal(g.generate(4, 6, seed=3, stroke_width=middle), plain.generate(4, 6, seed=3, stroke_width=middle))
     assert np.array_equal(g.generate(4, 6, seed=3, stroke_width=high, legibility=0.8),
                           plain.generate(4, 6, seed=3, stroke_width=high, legibility=0.8))
+
+
+def test_a_free_control_is_held_within_the_range_a_target_may_ask_for(tmp_path, generator_path):
+    # the fit reads some hands thinner (or more upright) than any target may ask; held there, a
+    # hand breaks. With the 4s' slant range narrowed to 5-10 degrees, a stroke width asked for
+    # keeps every slant near that range, where unclamped the slants would spread over 40 degrees
+    g = Generator(with_style(generator_path, tmp_path / "narrow.onnx", narrow_free_range), threads=1)
+    width = float(np.mean(g.style_space().ranges[4, 0]))
+    slant = measure(g.generate(4, 200, seed=4, stroke_width=width))[:, 1]
+    assert np.mean((slant >= 5 - TOLERANCE[1]) & (slant <= 10 + TOLERANCE[1])) >= 0.95

@@ -580,7 +580,9 @@ export const STYLE = Object.freeze({
   tolerance: [0.2, 3.0],
   aim: 0.9,
   maxRounds: 8,
-  maxStep: 3.0,
+  maxStep: 6.0,
+  slopes: [0.25, 4.0],
+  holdBlend: 0.5,
   legibilityShrink: 0.5,
   inkLevel: 128,
 });
@@ -591,11 +593,10 @@ const identity = (value) => value;
 export function measureStyle(pixels, count, height, width) {
   const size = height * width;
   const out = new Float64Array(count * 2);
-  const weighted = new Float64Array(size);
   for (let n = 0; n < count; n += 1) {
     const image = pixels.subarray(n * size, (n + 1) * size);
     out[2 * n] = strokeWidthOf(image, height, width);
-    out[2 * n + 1] = slantOf(image, height, width, weighted);
+    out[2 * n + 1] = slantOf(image, height, width);
   }
   return out;
 }
@@ -615,16 +616,28 @@ function strokeWidthOf(image, height, width) {
   return (2.0 * area) / Math.max(edges, 1);
 }
 
-function slantOf(image, height, width, weighted) {
-  const sum = (fill) => {
-    for (let row = 0; row < height; row += 1) for (let col = 0; col < width; col += 1) weighted[row * width + col] = fill(row, col, image[row * width + col]);
-    return pairwiseSum(weighted, identity);
-  };
-  const mass = Math.max(sum((row, col, w) => w), 1e-12);
-  const meanRow = sum((row, col, w) => w * row) / mass;
-  const meanCol = sum((row, col, w) => w * col) / mass;
-  const muXY = sum((row, col, w) => w * (col - meanCol) * (row - meanRow)) / mass;
-  const muYY = sum((row, col, w) => w * (row - meanRow) * (row - meanRow)) / mass;
+function slantOf(image, height, width) {
+  // raw moments: integer sums, exact in any order, so numpy's matrix product gives the same
+  let mass = 0;
+  let sumRow = 0;
+  let sumCol = 0;
+  let sumRowCol = 0;
+  let sumRowRow = 0;
+  for (let row = 0; row < height; row += 1) {
+    for (let col = 0; col < width; col += 1) {
+      const w = image[row * width + col];
+      mass += w;
+      sumRow += w * row;
+      sumCol += w * col;
+      sumRowCol += w * row * col;
+      sumRowRow += w * row * row;
+    }
+  }
+  mass = Math.max(mass, 1e-12);
+  const meanRow = sumRow / mass;
+  const meanCol = sumCol / mass;
+  const muXY = sumRowCol / mass - meanRow * meanCol;
+  const muYY = sumRowRow / mass - meanRow * meanRow;
   return Math.atan(-muXY / Math.max(muYY, 1e-12)) * (180 / Math.PI); // numpy's degrees: x * (180 / pi)
 }
 
@@ -670,18 +683,16 @@ function checkStyleNumber(value, name, accepted) {
   return value;
 }
 
-/** 2x2 solve as LAPACK's dgesv does it: partial pivoting, the pivot's reciprocal as multiplier. */
-function solve2([a00, a01, a10, a11], b0, b1) {
-  const swap = Math.abs(a10) > Math.abs(a00);
-  const [p0, p1, q0, q1, c0, c1] = swap ? [a10, a11, a00, a01, b1, b0] : [a00, a01, a10, a11, b0, b1];
-  const l = q0 * (1 / p0);
-  const u = q1 - l * p1;
-  const y1 = c1 - l * c0;
-  const x1 = y1 / u;
-  return [(c0 - p1 * x1) / p0, x1];
+/**
+ * Each control's own axis in the style plane, as Python's _axes: the move that changes it by one
+ * unit and, by the fit, the other not at all (J^-1 applied to the directions, in closed form).
+ */
+function styleAxes([d0, d1], g0, g1, dot) {
+  const [a, b, c, d] = [dot(g0, d0), dot(g0, d1), dot(g1, d0), dot(g1, d1)];
+  const det = a * d - b * c;
+  const inverse = [[d / det, -b / det], [-c / det, a / det]];
+  return [0, 1].map((i) => Float64Array.from(d0, (value, k) => inverse[0][i] * value + inverse[1][i] * d1[k]));
 }
-
-const clipStep = (value) => Math.min(Math.max(value, -STYLE.maxStep), STYLE.maxStep);
 
 /**
  * The checked style options of a call: {goals: [width, slant] (NaN: free), legibility, steered}.
@@ -831,58 +842,56 @@ class Generator {
     if (!style.steered) return this.render(legible(z, style.legibility), digit);
     const space = this.#style();
     const drawn = Math.max(style.legibility, neededLegibility(space, digit, style.goals));
-    const more = drawn > style.legibility; // drawn more typically than asked
     const latents = legible(z, drawn);
     const D = this.latentDim;
-    const [d0, d1] = space.directions[digit];
     const [g0, g1] = space.gradient[digit];
     const dot = (a, b, offset = 0) => pairwiseSum(Float64Array.from(b, (value, i) => a[offset + i] * value), identity);
-    const jacobian = [dot(g0, d0), dot(g0, d1), dot(g1, d0), dot(g1, d1)];
-    const asked = style.goals.map((goal) => !Number.isNaN(goal));
-    // a free control is held at the sample's own value at the legibility asked, read from one
-    // unsteered render (the first step then starts from where each sample really is, not from
-    // the fit's guess, unless a far target draws it more typically)
-    const own = asked.every(Boolean) ? null
-      : measureStyle(await this.render(more ? legible(z, style.legibility) : latents, digit), rows, this.height, this.width);
-    const seen = own !== null && !more;
+    const axes = styleAxes(space.directions[digit], g0, g1, dot);
+    const limit = axes.map((axis) => STYLE.maxStep / Math.sqrt(dot(axis, axis)));
+    const clip = (value, c) => Math.min(Math.max(value, -limit[c]), limit[c]);
+    const fit = (w, n) => [space.intercept[digit][0] + dot(w, g0, n * D), space.intercept[digit][1] + dot(w, g1, n * D)];
+    // a free control is held near the fit's reading of the sample at the legibility asked
+    const plain = drawn === style.legibility ? latents : legible(z, style.legibility);
+    const start = new Float64Array(rows * 2);
+    const goal = new Float64Array(rows * 2);
     const step = new Float64Array(rows * 2);
     for (let n = 0; n < rows; n += 1) {
-      const start = seen ? [own[2 * n], own[2 * n + 1]]
-        : [space.intercept[digit][0] + dot(latents, g0, n * D), space.intercept[digit][1] + dot(latents, g1, n * D)];
-      const want = start.map((value, c) => (asked[c] ? style.goals[c] : own[2 * n + c]));
-      const [s0, s1] = solve2(jacobian, want[0] - start[0], want[1] - start[1]);
-      step[2 * n] = clipStep(s0);
-      step[2 * n + 1] = clipStep(s1);
+      const [s0, s1] = fit(latents, n);
+      const own = plain === latents ? [s0, s1] : fit(plain, n);
+      [s0, s1].forEach((value, c) => {
+        start[2 * n + c] = value;
+        goal[2 * n + c] = Number.isNaN(style.goals[c]) ? own[c] : style.goals[c];
+        step[2 * n + c] = clip(goal[2 * n + c] - value, c);
+      });
     }
-    const moved = (n) => Float32Array.from({ length: D }, (_, j) => latents[n * D + j] + (step[2 * n] * d0[j] + step[2 * n + 1] * d1[j]));
+    const moved = (n) => Float32Array.from({ length: D }, (_, j) => latents[n * D + j] + (step[2 * n] * axes[0][j] + step[2 * n + 1] * axes[1][j]));
     const current = new Float32Array(rows * D);
     for (let n = 0; n < rows; n += 1) current.set(moved(n), n * D);
     const size = this.height * this.width;
     const images = await this.render(current, digit);
     const measured = measureStyle(images, rows, this.height, this.width);
-    const goal = Float64Array.from({ length: rows * 2 }, (_, i) => (asked[i % 2] ? style.goals[i % 2] : own[i]));
-    const slopes = Float64Array.from({ length: rows * 4 }, (_, i) => jacobian[i % 4]);
-    const broyden = (n, m0, m1, change0, change1) => { // the slopes that explain what the last step did
-      const norm = Math.max(m0 * m0 + m1 * m1, 1e-12);
-      [change0, change1].forEach((change, i) => {
-        const s = slopes.subarray(4 * n + 2 * i, 4 * n + 2 * i + 2);
-        const residual = change - (s[0] * m0 + s[1] * m1);
-        s[0] += (residual * m0) / norm;
-        s[1] += (residual * m1) / norm;
-      });
-    };
-    if (seen) { // the first step already shows how each sample moves: a secant from there
+    style.goals.forEach((target, c) => { // a free control's goal: blended towards its first render, as Python's
+      if (!Number.isNaN(target)) return;
+      const [low, high] = space.ranges[digit][c];
       for (let n = 0; n < rows; n += 1) {
-        broyden(n, step[2 * n], step[2 * n + 1], measured[2 * n] - own[2 * n], measured[2 * n + 1] - own[2 * n + 1]);
+        if (drawn === style.legibility) goal[2 * n + c] += STYLE.holdBlend * (measured[2 * n + c] - goal[2 * n + c]);
+        goal[2 * n + c] = Math.min(Math.max(goal[2 * n + c], low), high); // within the range a target may ask for
       }
-    }
+    });
+    const slopes = new Float64Array(rows * 2).fill(1);
+    const secant = (i, move, change) => { // as Python's _secant
+      if (!(Math.abs(move) > 1e-9)) return;
+      const ratio = change / move;
+      if (ratio > STYLE.slopes[0]) slopes[i] = Math.min(ratio, STYLE.slopes[1]);
+    };
+    for (let i = 0; i < rows * 2; i += 1) secant(i, step[i], measured[i] - start[i]);
     for (let round = 0; round < STYLE.maxRounds; round += 1) {
       const off = [];
       for (let n = 0; n < rows; n += 1) {
         if ([0, 1].some((c) => Math.abs(goal[2 * n + c] - measured[2 * n + c]) > STYLE.aim * STYLE.tolerance[c])) off.push(n);
       }
       if (off.length === 0) break;
-      const moves = off.map((n) => solve2(slopes.subarray(4 * n, 4 * n + 4), goal[2 * n] - measured[2 * n], goal[2 * n + 1] - measured[2 * n + 1]).map(clipStep));
+      const moves = off.map((n) => [0, 1].map((c) => clip((goal[2 * n + c] - measured[2 * n + c]) / slopes[2 * n + c], c)));
       const again = new Float32Array(off.length * D);
       off.forEach((n, k) => {
         step[2 * n] += moves[k][0];
@@ -890,12 +899,12 @@ class Generator {
         again.set(moved(n), k * D);
       });
       const redrawn = await this.render(again, digit);
-      const seen = measureStyle(redrawn, off.length, this.height, this.width);
+      const now = measureStyle(redrawn, off.length, this.height, this.width);
       off.forEach((n, k) => {
-        const [m0, m1] = moves[k];
-        broyden(n, m0, m1, seen[2 * k] - measured[2 * n], seen[2 * k + 1] - measured[2 * n + 1]);
-        measured[2 * n] = seen[2 * k];
-        measured[2 * n + 1] = seen[2 * k + 1];
+        [0, 1].forEach((c) => {
+          secant(2 * n + c, moves[k][c], now[2 * k + c] - measured[2 * n + c]);
+          measured[2 * n + c] = now[2 * k + c];
+        });
         images.set(redrawn.subarray(k * size, (k + 1) * size), n * size);
       });
     }

@@ -28,7 +28,7 @@ from mnistgen.export.errors import ExportError
 from mnistgen.export.metadata import as_json, read_generator_file
 from mnistgen.export.writer import check_destination, write_atomic
 from mnistgen.generator import Generator
-from mnistgen.style import EMPTY, TOLERANCE, StyleSpace, measure, steer
+from mnistgen.style import EMPTY, LIMITS, TOLERANCE, StyleSpace, measure, steer
 
 MIN_LABEL_ACCURACY = 0.995
 MIN_ON_TARGET = 0.95
@@ -46,9 +46,6 @@ LEVELS = (0.0, 0.3, 0.6, 1.0)
 99.2 %, 99.8 % and 100 %; 0s at -25 degrees 97.8 %, 99.1 %, 99.7 %, 99.9 %. Each level beyond 0
 costs the fit a pass over the targets outside the range before it. Plain 7s read 99.0 % at
 legibility 0, 99.7 % at 0.3 and 99.9 % at 0.6 (9,000 samples each); 3s 99.4 %, 99.9 %, 100 %."""
-LIMITS = ((1.0, 4.0), (-40.0, 45.0))
-"""The search's bounds per control: MNIST's test digits span 1.07-3.76 px and -27-36 degrees
-(1st-99th percentile), so no range need go past these."""
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,11 @@ width by 11 % median, against 7 % held at the fit's reading.)"""
 SLOPES = (0.25, 4.0)
 """A secant's slope is kept within these multiples of the fit's: a sample whose control saturates
 (a 1 cannot get much thinner) still steps, and a jumpy render does not stall the next step."""
+LIMITS = np.array([[1.0, 4.0], [-40.0, 45.0]])
+"""The widest any control may go, per control: the fit searches for ranges within it, and a free
+control is held within it (the fit reads a few hands thinner than any pen draws; pushed there,
+they broke: 8s leaning left at legibility 1 read 99.3 %, and 100 % so kept). MNIST's test digits
+span 1.07-3.76 px and -27 to 36 degrees (1st-99th percentile)."""
 EMPTY = (0.0, -1.0)
 """A level's range that holds no target (its low above its high): the legibility levels below
 the first that keeps a digit's label, for a digit the model draws less legibly than the bar."""
@@ -268,9 +273,9 @@ def steer(render: Render, z: np.ndarray, space: StyleSpace, digit: int,
     it free. ``legibility`` is the one asked; ``drawn`` the one each sample is drawn at, by default
     the least legibility whose ranges hold its targets, or the one asked if that is more
     (StyleSpace.needed_legibility). A free control is held near its own value at the legibility
-    asked, estimated from the fit and the first render (HOLD_BLEND), within the range a target may
-    ask for: asking for a slant keeps each
-    sample's stroke width (to within 10 %, median), even where a far slant draws a more typical hand.
+    asked, estimated from the fit and the first render (HOLD_BLEND), within LIMITS: asking for a
+    slant keeps each sample's stroke width (to within 10 %, median), even where a far slant draws a
+    more typical hand.
 
     The sample moves along its controls' own axes (``_axes``: by the fit, a move along one leaves
     the other control unchanged), with a secant per control and sample. No render is spent on
@@ -302,9 +307,7 @@ def steer(render: Render, z: np.ndarray, space: StyleSpace, digit: int,
     # more typically; so halfway, where the sample is drawn at the legibility asked
     more = np.broadcast_to(np.asarray(drawn) > asked_level, (len(z),))
     goal = np.where(free & ~more[:, None], goal + HOLD_BLEND * (measured - goal), goal)
-    # and within the range a target may ask for: the fit reads a few hands thinner than any pen
-    # draws, and pushing them there broke them (8s leaning left at legibility 1 read 99.3 %, not 100 %)
-    goal = np.where(free, np.clip(goal, space.ranges[digit, :, 0], space.ranges[digit, :, 1]), goal)
+    goal = np.where(free, np.clip(goal, LIMITS[:, 0], LIMITS[:, 1]), goal)
     slopes = _secant(np.ones_like(step), step, measured - start)
     for _ in range(MAX_ROUNDS):
         error = goal - measured

@@ -168,10 +168,8 @@ def with_style(generator_path: Path, out: Path, edit: Callable[[dict], dict]) ->
     return out
 
 
-def narrow_free_range(style: dict, digit: int = 4, control: int = 1, low: float = 5.0, high: float = 10.0) -> dict:
-    """``style`` with ``digit``'s range of ``control`` narrowed to low..high at every level: a
-    free control is held within it."""
-    for level in style["level_ranges"][digit][control]:
-        level[:] = [low, high]
-    style["ranges"][digit][control] = [low, high]
+def thinner_fit(style: dict, digit: int = 4, by: float = 3.0) -> dict:
+    """``style`` whose fit reads every ``digit`` ``by`` px thinner than it is: a free stroke width
+    held at that reading would go below what any pen draws."""
+    style["intercept"][digit][0] -= by
     return style

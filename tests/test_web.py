@@ -19,7 +19,7 @@ import onnx
 import pytest
 
 from mnistgen import MAX_COUNT, MAX_NUMBER_LENGTH, Generator
-from tests.conftest import narrow_free_range, style_target, with_style
+from tests.conftest import style_target, thinner_fit, with_style
 from tests.tiny_models import tiny_generator
 from tests.web_bench import serve_repo
 
@@ -211,14 +211,14 @@ def test_node_steers_a_model_fitted_before_the_legibility_levels_as_python_does(
     assert_close(job.run(node).pixels(index), python_old.generate(9, latents=z, stroke_width=high), "a file without levels")
 
 
-def test_node_holds_a_free_control_within_its_range_as_python_does(node, tmp_path, generator_path):
-    narrow = with_style(generator_path, tmp_path / "narrow.onnx", narrow_free_range)  # the 4s' slant: 5-10 degrees
-    python_narrow = Generator(narrow, threads=1)
-    z = np.random.default_rng(6).standard_normal((20, python_narrow.latent_dim), dtype=np.float32)
-    width = float(np.mean(python_narrow.style_space().ranges[4, 0]))
-    job = NodeJob(tmp_path, str(narrow))
-    index = job.call("generate", 4, latents=z, strokeWidth=width)
-    assert_close(job.run(node).pixels(index), python_narrow.generate(4, latents=z, stroke_width=width), "a narrow free range")
+def test_node_holds_a_free_control_within_the_limits_as_python_does(node, tmp_path, generator_path):
+    thin = with_style(generator_path, tmp_path / "thin.onnx", thinner_fit)  # reads every 4 3 px thinner
+    python_thin = Generator(thin, threads=1)
+    z = np.random.default_rng(6).standard_normal((20, python_thin.latent_dim), dtype=np.float32)
+    slant = float(np.mean(python_thin.style_space().ranges[4, 1]))
+    job = NodeJob(tmp_path, str(thin))
+    index = job.call("generate", 4, latents=z, slant=slant)
+    assert_close(job.run(node).pixels(index), python_thin.generate(4, latents=z, slant=slant), "a fit reading hands too thin")
 
 
 def test_node_reads_the_model_as_python_and_onnx_do(node, tmp_path, generator_path, python_generator):

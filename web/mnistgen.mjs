@@ -583,6 +583,7 @@ export const STYLE = Object.freeze({
   maxStep: 6.0,
   slopes: [0.25, 4.0],
   holdBlend: 0.5,
+  limits: [[1.0, 4.0], [-40.0, 45.0]],
   legibilityShrink: 0.5,
   inkLevel: 128,
 });
@@ -872,10 +873,10 @@ class Generator {
     const measured = measureStyle(images, rows, this.height, this.width);
     style.goals.forEach((target, c) => { // a free control's goal: blended towards its first render, as Python's
       if (!Number.isNaN(target)) return;
-      const [low, high] = space.ranges[digit][c];
+      const [low, high] = STYLE.limits[c];
       for (let n = 0; n < rows; n += 1) {
         if (drawn === style.legibility) goal[2 * n + c] += STYLE.holdBlend * (measured[2 * n + c] - goal[2 * n + c]);
-        goal[2 * n + c] = Math.min(Math.max(goal[2 * n + c], low), high); // within the range a target may ask for
+        goal[2 * n + c] = Math.min(Math.max(goal[2 * n + c], low), high); // within the limits, as Python's
       }
     });
     const slopes = new Float64Array(rows * 2).fill(1);

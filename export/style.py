@@ -132,7 +132,7 @@ def _scores(generator: Generator, space: StyleSpace, digit: int, control: int, t
             z: np.ndarray, level: float) -> tuple[float, float]:
     """(share on target, label accuracy) of ``z`` steered to ``target`` as the runtime steers a
     target whose range is that of legibility ``level``: drawn at ``level``, the free control held
-    at the sample's value at legibility 0."""
+    near the sample's own value at legibility 0."""
     targets = (target, None) if control == 0 else (None, target)
     _, images = steer(lambda latents: generator.render(latents, digit), z, space, digit, targets, drawn=level)
     on_target = np.abs(measure(images)[:, control] - target) <= TOLERANCE[control]

@@ -279,8 +279,8 @@ def steer(render: Render, z: np.ndarray, space: StyleSpace, digit: int,
 
     The sample moves along its controls' own axes (``_axes``: by the fit, a move along one leaves
     the other control unchanged), with a secant per control and sample. No render is spent on
-    reading a free control: a single control costs about 2.4 renders a sample on average over the
-    ranges' ends (docs/style.md), where reading each sample's own value first cost one more.
+    reading a free control: one control cost 2.2 renders a sample on average over the bench's
+    settings (docs/style.md), where reading each sample's own value first cost one more.
 
     Each sample's path depends on its own latent and targets only (the renders are
     batch-invariant), so seeds stay prefix-stable: 10 of 20 samples are the first 10 steered alone."""

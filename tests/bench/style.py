@@ -1,8 +1,9 @@
 """Style controls measured: target against measured, per control and per digit, over each digit's
-range (the ends of the range each legibility level holds, and its centre), with the share on target, the median error, the other control's
-drift, label accuracy and per-digit FID beside the uncontrolled model, and the images the generator
-rendered per sample (the controls' work; 1 is the plain generator's); and images a second with
-and without controls, in process on one thread; and mnistgen-eval's figures at four legibilities.
+range (the ends of the range each legibility level holds, and its centre), with the share on
+target, the median error, the other control's drift, label accuracy and per-digit FID beside the
+uncontrolled model, and the images the generator rendered per sample (the controls' work; 1 is
+the plain generator's); and images a second with and without controls, in process on one
+thread; and mnistgen-eval's figures at four legibilities.
 
     python -m tests.bench.style --per-setting 1000 --data-dir ../shared/mnist --json runs/bench-style.json
 

@@ -6,7 +6,7 @@ steering (mnistgen.style), so what the file promises is what the runtime does.
 The ranges are found on a grid of targets (STEPS apart, within LIMITS): a target holds when at
 least MIN_ON_TARGET of the steered samples meet the tolerance and the shipped classifier reads
 them as their digit at least as often as MIN_LABEL_ACCURACY. A digit's range is the run of
-holding targets around its median.
+holding targets around its median, each new end confirmed on fresh samples (CONFIRM_ACCURACY).
 
 Far targets cost the label, and a more legible (typical) hand keeps it, so the ranges are found
 at each legibility of LEVELS in turn: each level's range is the previous one grown outwards by
@@ -18,7 +18,7 @@ at legibility 0 (EMPTY), and its targets start at the next level.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ from mnistgen.export.errors import ExportError
 from mnistgen.export.metadata import as_json, read_generator_file
 from mnistgen.export.writer import check_destination, write_atomic
 from mnistgen.generator import Generator
-from mnistgen.style import EMPTY, LIMITS, TOLERANCE, StyleSpace, measure, steer
+from mnistgen.style import AIM_GRID, EMPTY, LIMITS, TOLERANCE, StyleSpace, aim_grid, measure, steer
 
 MIN_LABEL_ACCURACY = 0.995
 MIN_ON_TARGET = 0.95
@@ -40,6 +40,12 @@ in all, a standard error of 0.07 points at 99.5 %): one target's 1,000 are too f
 99.5 % from 99 % (0.3 points), and the last target to pass among many noisy ones is the luckiest,
 not the soundest. Five targets (0.1 points) were too few: a slanted 1 reads about 99.55 % across
 its whole range, and noise alone failed its centre."""
+CONFIRM_ACCURACY = 0.993
+"""A range's end, once found, is drawn again on fresh samples (StyleFit.confirm_samples) and must be
+read as its digit at least this often, or the range ends a step inwards: the last of many noisy
+targets to pass is the luckiest (6s at -40 degrees passed at legibility 0.3, then read 98.9 % on
+the bench's 1,000). On 2,000 samples a true 99.5 % reads below it about one time in ten, and a true
+98.9 % above it about one in 23."""
 LEVELS = (0.0, 0.3, 0.6, 1.0)
 """The legibilities the ranges are found at. A probe (3,000 samples a target) read 1s at 3 px at
 96.6 % with legibility 0, 98.5 % at 0.2, 99.3 % at 0.4 and 99.9 % at 0.6; 5s at 3 px 98.0 %,
@@ -50,11 +56,15 @@ legibility 0, 99.7 % at 0.3 and 99.9 % at 0.6 (9,000 samples each); 3s 99.4 %, 9
 
 @dataclass(frozen=True)
 class StyleFit:
-    """How the fit is made: ``samples`` per digit for the regression, ``range_samples`` steered per
-    probed target, from ``seed``."""
+    """How the fit is made: ``samples`` per digit for the regression, ``aim_samples`` a first step
+    is calibrated on per target and level, in ``aim_passes`` passes, ``range_samples`` steered per
+    probed target, ``confirm_samples`` per range end confirmed, from ``seed``."""
 
     samples: int = 4000
     range_samples: int = 1000
+    aim_samples: int = 256
+    aim_passes: int = 2
+    confirm_samples: int = 2000
     seed: int = 0
 
 
@@ -74,9 +84,40 @@ def fit_style(model: Path, classifier: Path | None, fit: StyleFit = StyleFit()) 
     levels = np.array(LEVELS)
     space = StyleSpace(np.array(intercept), np.array(gradient), np.array(directions), np.zeros((10, 2, 2)),
                        levels, np.zeros((10, 2, len(levels), 2)))
+    for _ in range(fit.aim_passes):
+        space = replace(space, aim_offsets=_aim_offsets(generator, space, rng, fit))
     level_ranges = np.array([[_ranges(generator, space, digit, control, rng, fit) for control in range(2)]
                              for digit in range(10)])
-    return StyleSpace(space.intercept, space.gradient, space.directions, level_ranges[:, :, -1], levels, level_ranges)
+    return replace(space, ranges=level_ranges[:, :, -1], level_ranges=level_ranges)
+
+
+MAX_OFFSET = (1.0, 28.0)
+"""An aim offset's bound per control (about a third of LIMITS' span): a grid target no hand of the digit
+reaches (a 1 thinner than any pen) would otherwise grow its offset without end, pass after pass."""
+
+
+def _aim_offsets(generator: Generator, space: StyleSpace, rng: np.random.Generator, fit: StyleFit) -> np.ndarray:
+    """(10, 2, L, AIM_GRID, 2): ``space``'s offsets, each corrected by the mean miss of the first
+    step it gives at that target and level (fresh latents per digit, control and level, one batched
+    call over the grid): the asked control's miss of its target, and the free one's of the value it
+    is held at (the fit's reading of the sample at legibility 0, as a target the range search
+    probes holds it). A pass of a fixed-point search for the aims whose first render lands on the
+    goals on average."""
+    offsets = space.aim_offsets.copy()
+    bound = np.array(MAX_OFFSET)
+    for digit in range(10):
+        for control in range(2):
+            grid = aim_grid(control)
+            for k, level in enumerate(space.levels):
+                z = np.tile(rng.standard_normal((fit.aim_samples, generator.latent_dim), dtype=np.float32), (AIM_GRID, 1))
+                targets = np.full((len(z), 2), np.nan)
+                targets[:, control] = np.repeat(grid, fit.aim_samples)
+                _, images = steer(lambda latents: generator.render(latents, digit), z, space, digit, targets,
+                                  drawn=float(level), rounds=0)
+                goals = np.where(np.isnan(targets), space.reading(digit, z), targets)
+                miss = (measure(images) - goals).reshape(AIM_GRID, fit.aim_samples, 2).mean(axis=1)
+                offsets[digit, control, k] = np.clip(offsets[digit, control, k] - miss, -bound, bound)
+    return offsets
 
 
 def _orthonormal(gradient: np.ndarray) -> np.ndarray:
@@ -121,11 +162,25 @@ def _ranges(generator: Generator, space: StyleSpace, digit: int, control: int, r
                 first -= 1
             while last < len(grid) - 1 and holds[last + 1]:
                 last += 1
+            before = runs[-1] if runs and runs[-1] else (centre, centre)  # ends already confirmed
+            while first < before[0] and not _confirmed(generator, space, digit, control, float(grid[first]), level, rng, fit):
+                first += 1
+            while last > before[1] and not _confirmed(generator, space, digit, control, float(grid[last]), level, rng, fit):
+                last -= 1
             run = (first, last)
         runs.append(run)
     if run is None:
         return [[float(grid[centre])] * 2 for _ in LEVELS]
     return [[float(grid[r[0]]), float(grid[r[1]])] if r else list(EMPTY) for r in runs]
+
+
+def _confirmed(generator: Generator, space: StyleSpace, digit: int, control: int, target: float, level: float,
+               rng: np.random.Generator, fit: StyleFit) -> bool:
+    """Whether a range's new end holds on ``fit.confirm_samples`` fresh samples of its own
+    (CONFIRM_ACCURACY)."""
+    z = rng.standard_normal((fit.confirm_samples, generator.latent_dim), dtype=np.float32)
+    on_target, accuracy = _scores(generator, space, digit, control, target, z, level)
+    return on_target >= MIN_ON_TARGET and accuracy >= CONFIRM_ACCURACY
 
 
 def _scores(generator: Generator, space: StyleSpace, digit: int, control: int, target: float,

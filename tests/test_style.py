@@ -10,7 +10,10 @@ import pytest
 
 from mnistgen import Generator
 from mnistgen.limits import InputError, ModelError
-from mnistgen.style import EMPTY, LIMITS, TOLERANCE, StyleSpace, _fit, check_style, legible, measure, slants, steer, stroke_widths
+from dataclasses import replace
+
+from mnistgen.style import (AIM_GRID, EMPTY, LIMITS, TOLERANCE, StyleSpace, aim_grid, aim_offsets, check_style, legible,
+                            measure, slants, steer, stroke_widths)
 from tests.conftest import style_target, thinner_fit, with_style
 from tests.tiny_models import tiny_generator
 
@@ -179,7 +182,7 @@ def test_the_export_writes_a_fit_the_runtime_reads(tmp_path, generator_path, mon
 
     monkeypatch.setattr(fit_module, "LIMITS", ((1.5, 2.5), (-10.0, 10.0)))  # a few targets: the suite's time
 
-    model = with_style(onnx.load(str(generator_path)), None, StyleFit(samples=300, range_samples=40))
+    model = with_style(onnx.load(str(generator_path)), None, StyleFit(samples=300, range_samples=40, aim_samples=8, confirm_samples=40))
     path = tmp_path / "styled.onnx"
     onnx.save(model, str(path))
     g = Generator(path, threads=1)
@@ -197,6 +200,9 @@ def test_the_export_writes_a_fit_the_runtime_reads(tmp_path, generator_path, mon
             assert all(b[0] <= a[0] and b[1] >= a[1] for a, b in zip(spans, spans[1:]))
         assert np.array_equal(space.level_ranges[digit, :, -1], space.ranges[digit])
     assert space.levels.tolist() == list(fit_module.LEVELS)
+    # the first step's aim is calibrated, within its bounds
+    assert space.aim_offsets.any()
+    assert (np.abs(space.aim_offsets) <= np.array(fit_module.MAX_OFFSET)).all()
     # the fit predicts: widths and slants of fresh samples correlate with it
     z = np.random.default_rng(7).standard_normal((400, g.latent_dim), dtype=np.float32)
     measured = measure(g.render(z, 7))
@@ -233,15 +239,40 @@ def test_each_legibility_grows_the_range_of_the_one_before_from_where_the_label_
     probed = []
 
     def scores(generator, space, digit, control, target, z, level):
-        probed.append((round(target, 6), level))
+        if len(z) == 4:  # a probe, not a range end's confirmation
+            probed.append((round(target, 6), level))
         return 1.0, label(target, level)
 
     monkeypatch.setattr(fit_module, "_scores", scores)
-    got = fit_module._ranges(_Bars(), None, 7, 0, np.random.default_rng(0), StyleFit(range_samples=4))
+    got = fit_module._ranges(_Bars(), None, 7, 0, np.random.default_rng(0), StyleFit(range_samples=4, confirm_samples=6))
     assert [None if low > high else [low, high] for low, high in got] == expected
     if expected[0] and expected[0][0] < expected[0][1]:  # a level probes only the targets outside the range before it
         assert not [t for t, level in probed if level == 0.3 and expected[0][0] <= t <= expected[0][1]]
         assert len([t for t, level in probed if level == 0.3]) == 21 - 7
+
+
+def test_a_range_end_that_fails_on_fresh_samples_ends_the_range_a_step_inwards(monkeypatch):
+    # the probes read 99.9 % from 1.5 to 2.1 px; fresh samples at 2.1 and 2.0 read 99.0 %: the range
+    # ends at 1.9. An end confirmed at a level before is not drawn again; one that failed is tried
+    # again at the next level (a more legible hand may keep the label there)
+    from mnistgen.export import style as fit_module
+    from mnistgen.export.style import StyleFit
+
+    monkeypatch.setattr(fit_module, "LIMITS", ((1.0, 3.0), (-10.0, 10.0)))
+    monkeypatch.setattr(fit_module, "SMOOTHING", 1)
+    monkeypatch.setattr(fit_module, "LEVELS", (0.0, 0.3))
+    confirmed = []
+
+    def scores(generator, space, digit, control, target, z, level):
+        if len(z) == 6:
+            confirmed.append((round(target, 6), level))
+            return 1.0, 0.99 if target > 1.95 else 0.999
+        return 1.0, 0.999 if abs(target - 1.8) <= 0.31 else 0.98
+
+    monkeypatch.setattr(fit_module, "_scores", scores)
+    got = fit_module._ranges(_Bars(), None, 7, 0, np.random.default_rng(0), StyleFit(range_samples=4, confirm_samples=6))
+    assert got == [[1.5, 1.9], [1.5, 1.9]]
+    assert confirmed == [(1.5, 0.0), (2.1, 0.0), (2.0, 0.0), (1.9, 0.0), (2.1, 0.3), (2.0, 0.3)]
 
 
 def test_a_refit_changes_the_style_fit_and_nothing_else(tmp_path, generator_path, monkeypatch):
@@ -251,7 +282,7 @@ def test_a_refit_changes_the_style_fit_and_nothing_else(tmp_path, generator_path
 
     monkeypatch.setattr(fit_module, "LIMITS", ((1.9, 2.1), (0.0, 5.0)))  # three targets each: the suite's time
 
-    out = refit(generator_path, tmp_path / "refitted.onnx", StyleFit(samples=200, range_samples=10))
+    out = refit(generator_path, tmp_path / "refitted.onnx", StyleFit(samples=200, range_samples=10, aim_samples=2, confirm_samples=10))
     before, after = onnx.load(str(generator_path)), onnx.load(str(out))
     assert after.graph == before.graph and after.doc_string == before.doc_string
     props = [{p.key: p.value for p in m.metadata_props} for m in (before, after)]
@@ -350,7 +381,7 @@ def test_a_target_beyond_the_legibility_asked_draws_at_the_legibility_its_range_
     assert not np.array_equal(far, plain.generate(4, latents=z, stroke_width=high))
     # the slant is held at the fit's reading of each hand as drawn without the control, not of
     # the more typical hand it is drawn as
-    own, typical = _fit(space, 4, z)[:, 1], _fit(space, 4, legible(z, 0.5))[:, 1]
+    own, typical = space.reading(4, z)[:, 1], space.reading(4, legible(z, 0.5))[:, 1]
     assert (np.abs(measure(far)[:, 1] - own) <= TOLERANCE[1]).mean() >= 0.9
     assert np.abs(typical - own).max() > 2 * TOLERANCE[1]  # which differs
     # inside the narrow range, and with more legibility asked than needed, nothing is added
@@ -367,3 +398,71 @@ def test_a_free_control_is_held_within_the_limits(tmp_path, generator_path):
     g = Generator(with_style(generator_path, tmp_path / "thin.onnx", thinner_fit), threads=1)
     width = measure(g.generate(4, 200, seed=4, slant=float(np.mean(g.style_space().ranges[4, 1]))))[:, 0]
     assert np.mean(np.abs(width - LIMITS[0, 0]) <= TOLERANCE[0]) >= 0.9
+
+
+def test_aim_offsets_are_linear_between_grid_targets_and_between_levels():
+    ranges = np.tile([[1.0, 4.0], [-40.0, 45.0]], (10, 1, 1))[:, :, None].repeat(2, axis=2)
+    table = np.zeros((10, 2, 2, AIM_GRID, 2))  # digit, asked control, level, grid target, control offset
+    table[3, 0, 0, :, 0] = np.arange(AIM_GRID)  # stroke width asked, at legibility 0: the grid index
+    table[3, 0, 1, :, 0] = 10 + np.arange(AIM_GRID)  # at legibility 0.5: 10 more
+    table[3, 0, :, :, 1] = 5.0  # the slant held while a stroke width is asked: 5 everywhere
+    table[3, 1, :, :, 1] = -2.0  # slant asked: -2
+    table[3, 1, :, :, 0] = 0.5  # the stroke width held while a slant is asked: 0.5
+    space = replace(_levels_space([0.0, 0.5], ranges), aim_offsets=table)
+    width = aim_grid(0)
+    targets = np.array([[width[4], np.nan], [(width[4] + width[5]) / 2, 0.0], [width[-1], 45.0], [width[0], -40.0],
+                        [np.nan, 10.0]])
+    got = aim_offsets(space, 3, targets, np.array([0.0, 0.25, 0.5, 1.0, 0.0]))
+    # a held control takes the asked one's offset for it; with both asked, each its own plus the other's for it
+    assert np.allclose(got, [[4.0, 5.0], [4.5 + 5.0 + 0.5, -2.0 + 5.0], [AIM_GRID - 1 + 10.0 + 0.5, -2.0 + 5.0],
+                             [10.0 + 0.5, -2.0 + 5.0], [0.5, -2.0]])
+    assert np.array_equal(aim_offsets(space, 2, targets, 0.5), np.zeros((5, 2)))  # another digit's table is zeros
+
+
+def test_a_style_fit_without_aim_offsets_aims_at_the_target_and_bad_ones_are_refused():
+    ranges = np.tile([[1.5, 2.5], [-10.0, 10.0]], (10, 1, 1))
+    fit = {"intercept": np.zeros((10, 2)).tolist(), "gradient": np.zeros((10, 2, 4)).tolist(),
+           "directions": np.zeros((10, 2, 4)).tolist(), "ranges": ranges.tolist(), "levels": [0.0],
+           "level_ranges": ranges[:, :, None].tolist()}
+    assert not StyleSpace.from_metadata(fit, 4, "old.onnx").aim_offsets.any()
+    with pytest.raises(ModelError, match=rf"style aim_offsets must be finite numbers of shape \(10, 2, 1, {AIM_GRID}, 2\)"):
+        StyleSpace.from_metadata({**fit, "aim_offsets": np.zeros((10, 2, 1, AIM_GRID)).tolist()}, 4, "bad.onnx")
+
+
+@pytest.mark.parametrize("digit, control, end", [(4, 1, 0), (4, 0, 1), (2, 0, 1), (6, 0, 1)])
+def test_the_first_step_lands_on_a_far_target_on_average(generator, digit, control, end):
+    # the fit is linear and the generator is not: aimed at a far target by the fit alone, the
+    # first render misses it on average by more than the tolerance; the file's aim offsets take
+    # most of that away (where many hands cannot reach the target, as 6s at -37.5 degrees, about half)
+    space = generator.style_space()
+    target = float(space.ranges[digit, control, end])
+    targets = (target, None) if control == 0 else (None, target)
+    z = np.random.default_rng(8).standard_normal((300, generator.latent_dim), dtype=np.float32)
+
+    def first_miss(fit: StyleSpace) -> float:
+        _, images = steer(lambda latents: generator.render(latents, digit), z, fit, digit, targets, rounds=0)
+        return float(np.mean(measure(images)[:, control]) - target)
+
+    unaimed = first_miss(replace(space, aim_offsets=np.zeros_like(space.aim_offsets)))
+    assert abs(unaimed) > TOLERANCE[control]
+    assert abs(first_miss(space)) < 0.4 * abs(unaimed)
+
+
+@pytest.mark.parametrize("digit, end", [(6, 0), (2, 1)])
+def test_the_first_step_keeps_a_free_stroke_width_on_average(generator, digit, end):
+    # a move to a far slant thins the stroke (6s at -27.5 degrees came out 0.31 px thinner): the
+    # file's offsets for the held control take most of that away
+    space = generator.style_space()
+    target = float(space.ranges[digit, 1, end])
+    z = np.random.default_rng(9).standard_normal((300, generator.latent_dim), dtype=np.float32)
+    held = space.reading(digit, z)[:, 0]  # the value a target's range search held it at
+
+    def first_shift(fit: StyleSpace) -> float:
+        _, images = steer(lambda latents: generator.render(latents, digit), z, fit, digit, (None, target), rounds=0)
+        return float(np.mean(measure(images)[:, 0] - held))
+
+    unaimed = space.aim_offsets.copy()
+    unaimed[:, 1, :, :, 0] = 0.0  # no offset for a stroke width held while a slant is asked
+    shift = first_shift(replace(space, aim_offsets=unaimed))
+    assert abs(shift) > 0.1
+    assert abs(first_shift(space)) < 0.5 * abs(shift)

@@ -19,6 +19,7 @@ import onnx
 import pytest
 
 from mnistgen import MAX_COUNT, MAX_NUMBER_LENGTH, Generator
+from mnistgen.limits import ModelError
 from tests.conftest import style_target, thinner_fit, with_style
 from tests.tiny_models import tiny_generator
 from tests.web_bench import serve_repo
@@ -219,6 +220,16 @@ def test_node_holds_a_free_control_within_the_limits_as_python_does(node, tmp_pa
     job = NodeJob(tmp_path, str(thin))
     index = job.call("generate", 4, latents=z, slant=slant)
     assert_close(job.run(node).pixels(index), python_thin.generate(4, latents=z, slant=slant), "a fit reading hands too thin")
+
+
+def test_node_refuses_damaged_aim_offsets_as_python_does(node, tmp_path, generator_path):
+    damaged = with_style(generator_path, tmp_path / "damaged.onnx", lambda fit: {**fit, "aim_offsets": fit["aim_offsets"][:9]})
+    job = NodeJob(tmp_path, str(damaged))
+    index = job.call("generate", 4, count=2, seed=0, slant=0)
+    error = job.run(node).error(index)
+    assert error["error"] == "ModelError" and "style aim_offsets must be finite numbers of shape (10, 2, 4, 35, 2)" in error["message"]
+    with pytest.raises(ModelError, match=r"style aim_offsets must be finite numbers of shape \(10, 2, 4, 35, 2\)"):
+        Generator(damaged, threads=1).generate(4, 2, seed=0, slant=0)
 
 
 def test_node_reads_the_model_as_python_and_onnx_do(node, tmp_path, generator_path, python_generator):

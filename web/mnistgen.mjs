@@ -578,12 +578,12 @@ function readSpec(session, where, latentDim) {
 export const STYLE = Object.freeze({
   controls: ['stroke_width', 'slant'],
   tolerance: [0.2, 3.0],
-  aim: 0.9,
   maxRounds: 8,
   maxStep: 6.0,
   slopes: [0.25, 4.0],
   holdBlend: 0.5,
   limits: [[1.0, 4.0], [-40.0, 45.0]],
+  aimGrid: 35,
   legibilityShrink: 0.5,
   inkLevel: 128,
 });
@@ -665,7 +665,37 @@ function styleSpace(info, where, latentDim) {
   if (!rising || !shaped(levelRanges, [10, 2, levels.length, 2])) {
     throw new ModelError(`${where}: metadata style levels must rise from 0 to at most 1, with level_ranges of shape (10, 2, ${levels.length}, 2)`);
   }
-  return { ...space, levels, levelRanges };
+  // a file fitted before the calibration: the first step aims at the target itself
+  const aimOffsets = space.aim_offsets
+    ?? Array.from({ length: 10 }, () => [0, 1].map(() => levels.map(() => Array.from({ length: STYLE.aimGrid }, () => [0, 0]))));
+  if (!shaped(aimOffsets, [10, 2, levels.length, STYLE.aimGrid, 2])) {
+    throw new ModelError(`${where}: metadata style aim_offsets must be finite numbers of shape (10, 2, ${levels.length}, ${STYLE.aimGrid}, 2)`);
+  }
+  return { ...space, levels, levelRanges, aimOffsets };
+}
+
+/**
+ * How far past its goals a sample's first step aims, drawn at legibility `drawn`, as Python's
+ * aim_offsets: each asked control's own offset at its target, plus, for the other control, the
+ * offset that target calls for; linear between grid targets and between levels.
+ */
+function aimOffsets(space, digit, goals, drawn) {
+  const { levels } = space;
+  const k = Math.min(Math.max(levels.filter((level) => level <= drawn).length - 1, 0), Math.max(levels.length - 2, 0));
+  const upper = Math.min(k + 1, levels.length - 1);
+  const weight = Math.min(Math.max((drawn - levels[k]) / (upper > k ? levels[upper] - levels[k] : 1), 0), 1);
+  const out = [0, 0];
+  goals.forEach((target, control) => {
+    if (Number.isNaN(target)) return;
+    const [low, high] = STYLE.limits[control];
+    const position = (target - low) / ((high - low) / (STYLE.aimGrid - 1));
+    const i = Math.min(Math.max(Math.floor(position), 0), STYLE.aimGrid - 2);
+    const t = position - i;
+    const table = space.aimOffsets[digit][control];
+    const at = (level, j) => table[level][i][j] + t * (table[level][i + 1][j] - table[level][i][j]);
+    [0, 1].forEach((j) => { out[j] += at(k, j) + weight * (at(upper, j) - at(k, j)); });
+  });
+  return out;
 }
 
 /** The least legibility of the fit's levels whose ranges hold both targets (NaN: free), as Python's needed_legibility. */
@@ -853,6 +883,8 @@ class Generator {
     const fit = (w, n) => [space.intercept[digit][0] + dot(w, g0, n * D), space.intercept[digit][1] + dot(w, g1, n * D)];
     // a free control is held near the fit's reading of the sample at the legibility asked
     const plain = drawn === style.legibility ? latents : legible(z, style.legibility);
+    // the first step aims past a far target by what the fit is known to miss it by there
+    const offset = aimOffsets(space, digit, style.goals, drawn);
     const start = new Float64Array(rows * 2);
     const goal = new Float64Array(rows * 2);
     const step = new Float64Array(rows * 2);
@@ -862,7 +894,7 @@ class Generator {
       [s0, s1].forEach((value, c) => {
         start[2 * n + c] = value;
         goal[2 * n + c] = Number.isNaN(style.goals[c]) ? own[c] : style.goals[c];
-        step[2 * n + c] = clip(goal[2 * n + c] - value, c);
+        step[2 * n + c] = clip(goal[2 * n + c] + offset[c] - value, c);
       });
     }
     const moved = (n) => Float32Array.from({ length: D }, (_, j) => latents[n * D + j] + (step[2 * n] * axes[0][j] + step[2 * n + 1] * axes[1][j]));
@@ -889,7 +921,7 @@ class Generator {
     for (let round = 0; round < STYLE.maxRounds; round += 1) {
       const off = [];
       for (let n = 0; n < rows; n += 1) {
-        if ([0, 1].some((c) => Math.abs(goal[2 * n + c] - measured[2 * n + c]) > STYLE.aim * STYLE.tolerance[c])) off.push(n);
+        if ([0, 1].some((c) => Math.abs(goal[2 * n + c] - measured[2 * n + c]) > STYLE.tolerance[c])) off.push(n);
       }
       if (off.length === 0) break;
       const moves = off.map((n) => [0, 1].map((c) => clip((goal[2 * n + c] - measured[2 * n + c]) / slopes[2 * n + c], c)));

@@ -109,7 +109,8 @@ def _aim_offsets(generator: Generator, space: StyleSpace, rng: np.random.Generat
         for control in range(2):
             grid = aim_grid(control)
             for k, level in enumerate(space.levels):
-                z = np.tile(rng.standard_normal((fit.aim_samples, generator.latent_dim), dtype=np.float32), (AIM_GRID, 1))
+                fresh = rng.standard_normal((fit.aim_samples, generator.latent_dim), dtype=np.float32)
+                z = np.tile(fresh, (AIM_GRID, 1))
                 targets = np.full((len(z), 2), np.nan)
                 targets[:, control] = np.repeat(grid, fit.aim_samples)
                 _, images = steer(lambda latents: generator.render(latents, digit), z, space, digit, targets,
@@ -163,9 +164,13 @@ def _ranges(generator: Generator, space: StyleSpace, digit: int, control: int, r
             while last < len(grid) - 1 and holds[last + 1]:
                 last += 1
             before = runs[-1] if runs and runs[-1] else (centre, centre)  # ends already confirmed
-            while first < before[0] and not _confirmed(generator, space, digit, control, float(grid[first]), level, rng, fit):
+
+            def confirmed(index: int) -> bool:
+                return _confirmed(generator, space, digit, control, float(grid[index]), level, rng, fit)
+
+            while first < before[0] and not confirmed(first):
                 first += 1
-            while last > before[1] and not _confirmed(generator, space, digit, control, float(grid[last]), level, rng, fit):
+            while last > before[1] and not confirmed(last):
                 last -= 1
             run = (first, last)
         runs.append(run)

@@ -182,7 +182,8 @@ def test_the_export_writes_a_fit_the_runtime_reads(tmp_path, generator_path, mon
 
     monkeypatch.setattr(fit_module, "LIMITS", ((1.5, 2.5), (-10.0, 10.0)))  # a few targets: the suite's time
 
-    model = with_style(onnx.load(str(generator_path)), None, StyleFit(samples=300, range_samples=40, aim_samples=8, confirm_samples=40))
+    fit = StyleFit(samples=300, range_samples=40, aim_samples=8, confirm_samples=40)
+    model = with_style(onnx.load(str(generator_path)), None, fit)
     path = tmp_path / "styled.onnx"
     onnx.save(model, str(path))
     g = Generator(path, threads=1)
@@ -244,7 +245,8 @@ def test_each_legibility_grows_the_range_of_the_one_before_from_where_the_label_
         return 1.0, label(target, level)
 
     monkeypatch.setattr(fit_module, "_scores", scores)
-    got = fit_module._ranges(_Bars(), None, 7, 0, np.random.default_rng(0), StyleFit(range_samples=4, confirm_samples=6))
+    fit = StyleFit(range_samples=4, confirm_samples=6)
+    got = fit_module._ranges(_Bars(), None, 7, 0, np.random.default_rng(0), fit)
     assert [None if low > high else [low, high] for low, high in got] == expected
     if expected[0] and expected[0][0] < expected[0][1]:  # a level probes only the targets outside the range before it
         assert not [t for t, level in probed if level == 0.3 and expected[0][0] <= t <= expected[0][1]]
@@ -270,7 +272,8 @@ def test_a_range_end_that_fails_on_fresh_samples_ends_the_range_a_step_inwards(m
         return 1.0, 0.999 if abs(target - 1.8) <= 0.31 else 0.98
 
     monkeypatch.setattr(fit_module, "_scores", scores)
-    got = fit_module._ranges(_Bars(), None, 7, 0, np.random.default_rng(0), StyleFit(range_samples=4, confirm_samples=6))
+    fit = StyleFit(range_samples=4, confirm_samples=6)
+    got = fit_module._ranges(_Bars(), None, 7, 0, np.random.default_rng(0), fit)
     assert got == [[1.5, 1.9], [1.5, 1.9]]
     assert confirmed == [(1.5, 0.0), (2.1, 0.0), (2.0, 0.0), (1.9, 0.0), (2.1, 0.3), (2.0, 0.3)]
 
@@ -282,7 +285,8 @@ def test_a_refit_changes_the_style_fit_and_nothing_else(tmp_path, generator_path
 
     monkeypatch.setattr(fit_module, "LIMITS", ((1.9, 2.1), (0.0, 5.0)))  # three targets each: the suite's time
 
-    out = refit(generator_path, tmp_path / "refitted.onnx", StyleFit(samples=200, range_samples=10, aim_samples=2, confirm_samples=10))
+    fit = StyleFit(samples=200, range_samples=10, aim_samples=2, confirm_samples=10)
+    out = refit(generator_path, tmp_path / "refitted.onnx", fit)
     before, after = onnx.load(str(generator_path)), onnx.load(str(out))
     assert after.graph == before.graph and after.doc_string == before.doc_string
     props = [{p.key: p.value for p in m.metadata_props} for m in (before, after)]
@@ -425,8 +429,9 @@ def test_a_style_fit_without_aim_offsets_aims_at_the_target_and_bad_ones_are_ref
            "directions": np.zeros((10, 2, 4)).tolist(), "ranges": ranges.tolist(), "levels": [0.0],
            "level_ranges": ranges[:, :, None].tolist()}
     assert not StyleSpace.from_metadata(fit, 4, "old.onnx").aim_offsets.any()
+    flat = {**fit, "aim_offsets": np.zeros((10, 2, 1, AIM_GRID)).tolist()}  # one control's offsets only
     with pytest.raises(ModelError, match=rf"style aim_offsets must be finite numbers of shape \(10, 2, 1, {AIM_GRID}, 2\)"):
-        StyleSpace.from_metadata({**fit, "aim_offsets": np.zeros((10, 2, 1, AIM_GRID)).tolist()}, 4, "bad.onnx")
+        StyleSpace.from_metadata(flat, 4, "bad.onnx")
 
 
 @pytest.mark.parametrize("digit, control, end", [(4, 1, 0), (4, 0, 1), (2, 0, 1), (6, 0, 1)])

@@ -223,11 +223,13 @@ def test_node_holds_a_free_control_within_the_limits_as_python_does(node, tmp_pa
 
 
 def test_node_refuses_damaged_aim_offsets_as_python_does(node, tmp_path, generator_path):
-    damaged = with_style(generator_path, tmp_path / "damaged.onnx", lambda fit: {**fit, "aim_offsets": fit["aim_offsets"][:9]})
+    damaged = with_style(generator_path, tmp_path / "damaged.onnx",
+                         lambda fit: {**fit, "aim_offsets": fit["aim_offsets"][:9]})  # nine digits' only
     job = NodeJob(tmp_path, str(damaged))
     index = job.call("generate", 4, count=2, seed=0, slant=0)
     error = job.run(node).error(index)
-    assert error["error"] == "ModelError" and "style aim_offsets must be finite numbers of shape (10, 2, 4, 35, 2)" in error["message"]
+    assert error["error"] == "ModelError"
+    assert "style aim_offsets must be finite numbers of shape (10, 2, 4, 35, 2)" in error["message"]
     with pytest.raises(ModelError, match=r"style aim_offsets must be finite numbers of shape \(10, 2, 4, 35, 2\)"):
         Generator(damaged, threads=1).generate(4, 2, seed=0, slant=0)
 

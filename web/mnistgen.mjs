@@ -666,10 +666,11 @@ function styleSpace(info, where, latentDim) {
     throw new ModelError(`${where}: metadata style levels must rise from 0 to at most 1, with level_ranges of shape (10, 2, ${levels.length}, 2)`);
   }
   // a file fitted before the calibration: the first step aims at the target itself
-  const aimOffsets = space.aim_offsets
-    ?? Array.from({ length: 10 }, () => [0, 1].map(() => levels.map(() => Array.from({ length: STYLE.aimGrid }, () => [0, 0]))));
+  const zeros = () => Array.from({ length: STYLE.aimGrid }, () => [0, 0]);
+  const aimOffsets = space.aim_offsets ?? Array.from({ length: 10 }, () => [0, 1].map(() => levels.map(zeros)));
   if (!shaped(aimOffsets, [10, 2, levels.length, STYLE.aimGrid, 2])) {
-    throw new ModelError(`${where}: metadata style aim_offsets must be finite numbers of shape (10, 2, ${levels.length}, ${STYLE.aimGrid}, 2)`);
+    const shape = `(10, 2, ${levels.length}, ${STYLE.aimGrid}, 2)`;
+    throw new ModelError(`${where}: metadata style aim_offsets must be finite numbers of shape ${shape}`);
   }
   return { ...space, levels, levelRanges, aimOffsets };
 }

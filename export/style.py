@@ -4,8 +4,9 @@ digit legible in. Fitted on the exported ONNX file itself with the runtime's own
 steering (mnistgen.style), so what the file promises is what the runtime does.
 
 The ranges are found on a grid of targets (STEPS apart, within LIMITS): a target holds when at
-least MIN_ON_TARGET of the steered samples meet the tolerance and the shipped classifier reads
-them as their digit at least as often as MIN_LABEL_ACCURACY. A digit's range is the run of
+least MIN_ON_TARGET of the steered samples meet the tolerance, the shipped classifier reads
+them as their digit at least as often as MIN_LABEL_ACCURACY, and steering them rendered at most
+MAX_RENDERS images a sample. A digit's range is the run of
 holding targets around its median, each new end confirmed on fresh samples (CONFIRM_ACCURACY).
 
 Far targets cost the label, and a more legible (typical) hand keeps it, so the ranges are found
@@ -32,6 +33,11 @@ from mnistgen.style import AIM_GRID, EMPTY, LIMITS, TOLERANCE, StyleSpace, aim_g
 
 MIN_LABEL_ACCURACY = 0.995
 MIN_ON_TARGET = 0.95
+MAX_RENDERS = 2.8
+"""The most images a target may render a sample to hold: the controls should cost at most three
+times the plain generator (issue 39), and measuring each render and a secant step's bookkeeping
+cost about 6 % of a render. Far slants that most hands cannot reach cost more (6s at -37.5
+degrees: 3.98), and are left out of the range."""
 STEPS = (0.1, 2.5)
 """The search's step per control: 0.1 px of stroke width, 2.5 degrees of slant."""
 SMOOTHING = 9
@@ -144,7 +150,7 @@ def _ranges(generator: Generator, space: StyleSpace, digit: int, control: int, r
     grid = np.round(np.arange(low, high + STEPS[control] / 2, STEPS[control]), 6)
     plain = generator.render(rng.standard_normal(shape, dtype=np.float32), digit)
     centre = int(np.argmin(np.abs(grid - np.median(measure(plain)[:, control]))))
-    scores = np.zeros((len(grid), 2))
+    scores = np.zeros((len(grid), 3))
     run: tuple[int, int] | None = None  # the holding run so far
     runs = []
     for level in LEVELS:
@@ -154,7 +160,7 @@ def _ranges(generator: Generator, space: StyleSpace, digit: int, control: int, r
                 scores[index] = _scores(generator, space, digit, control, float(grid[index]), z, level)
         accuracy = np.convolve(np.pad(scores[:, 1], SMOOTHING // 2, mode="edge"), np.ones(SMOOTHING) / SMOOTHING,
                                mode="valid")
-        holds = (scores[:, 0] >= MIN_ON_TARGET) & (accuracy >= MIN_LABEL_ACCURACY)
+        holds = (scores[:, 0] >= MIN_ON_TARGET) & (accuracy >= MIN_LABEL_ACCURACY) & (scores[:, 2] <= MAX_RENDERS)
         if run is None and holds[centre]:
             run = (centre, centre)
         if run is not None:
@@ -184,20 +190,26 @@ def _confirmed(generator: Generator, space: StyleSpace, digit: int, control: int
     """Whether a range's new end holds on ``fit.confirm_samples`` fresh samples of its own
     (CONFIRM_ACCURACY)."""
     z = rng.standard_normal((fit.confirm_samples, generator.latent_dim), dtype=np.float32)
-    on_target, accuracy = _scores(generator, space, digit, control, target, z, level)
-    return on_target >= MIN_ON_TARGET and accuracy >= CONFIRM_ACCURACY
+    on_target, accuracy, renders = _scores(generator, space, digit, control, target, z, level)
+    return on_target >= MIN_ON_TARGET and accuracy >= CONFIRM_ACCURACY and renders <= MAX_RENDERS
 
 
 def _scores(generator: Generator, space: StyleSpace, digit: int, control: int, target: float,
-            z: np.ndarray, level: float) -> tuple[float, float]:
-    """(share on target, label accuracy) of ``z`` steered to ``target`` as the runtime steers a
-    target whose range is that of legibility ``level``: drawn at ``level``, the free control held
-    near the sample's own value at legibility 0."""
+            z: np.ndarray, level: float) -> tuple[float, float, float]:
+    """(share on target, label accuracy, images rendered a sample) of ``z`` steered to ``target``
+    as the runtime steers a target whose range is that of legibility ``level``: drawn at
+    ``level``, the free control held near the sample's own value at legibility 0."""
     targets = (target, None) if control == 0 else (None, target)
-    _, images = steer(lambda latents: generator.render(latents, digit), z, space, digit, targets, drawn=level)
+    rendered = [0]
+
+    def render(latents: np.ndarray) -> np.ndarray:
+        rendered[0] += len(latents)
+        return generator.render(latents, digit)
+
+    _, images = steer(render, z, space, digit, targets, drawn=level)
     on_target = np.abs(measure(images)[:, control] - target) <= TOLERANCE[control]
     labels, _ = generator.classifier().predict(images)
-    return float(on_target.mean()), float((labels == digit).mean())
+    return float(on_target.mean()), float((labels == digit).mean()), rendered[0] / len(z)
 
 
 def with_style(model: onnx.ModelProto, classifier: Path | None, fit: StyleFit = StyleFit()) -> onnx.ModelProto:

@@ -242,7 +242,7 @@ def test_each_legibility_grows_the_range_of_the_one_before_from_where_the_label_
     def scores(generator, space, digit, control, target, z, level):
         if len(z) == 4:  # a probe, not a range end's confirmation
             probed.append((round(target, 6), level))
-        return 1.0, label(target, level)
+        return 1.0, label(target, level), 1.5
 
     monkeypatch.setattr(fit_module, "_scores", scores)
     fit = StyleFit(range_samples=4, confirm_samples=6)
@@ -268,14 +268,28 @@ def test_a_range_end_that_fails_on_fresh_samples_ends_the_range_a_step_inwards(m
     def scores(generator, space, digit, control, target, z, level):
         if len(z) == 6:
             confirmed.append((round(target, 6), level))
-            return 1.0, 0.99 if target > 1.95 else 0.999
-        return 1.0, 0.999 if abs(target - 1.8) <= 0.31 else 0.98
+            return 1.0, 0.99 if target > 1.95 else 0.999, 1.5
+        return 1.0, 0.999 if abs(target - 1.8) <= 0.31 else 0.98, 1.5
 
     monkeypatch.setattr(fit_module, "_scores", scores)
     fit = StyleFit(range_samples=4, confirm_samples=6)
     got = fit_module._ranges(_Bars(), None, 7, 0, np.random.default_rng(0), fit)
     assert got == [[1.5, 1.9], [1.5, 1.9]]
     assert confirmed == [(1.5, 0.0), (2.1, 0.0), (2.0, 0.0), (1.9, 0.0), (2.1, 0.3), (2.0, 0.3)]
+
+
+def test_a_target_that_costs_more_than_max_renders_is_out_of_the_range(monkeypatch):
+    # every target keeps the label, but those beyond 2.3 px render 3 images a sample: the range
+    # stops at 2.3 (at 2.3 exactly, 2.8 renders, the most a target may cost)
+    from mnistgen.export import style as fit_module
+    from mnistgen.export.style import StyleFit
+
+    monkeypatch.setattr(fit_module, "LIMITS", ((1.0, 3.0), (-10.0, 10.0)))
+    monkeypatch.setattr(fit_module, "LEVELS", (0.0,))
+    monkeypatch.setattr(fit_module, "_scores", lambda g, s, d, c, target, z, level: (
+        1.0, 0.999, 3.0 if target > 2.35 else (2.8 if target > 2.25 else 1.5)))
+    got = fit_module._ranges(_Bars(), None, 7, 0, np.random.default_rng(0), StyleFit(range_samples=4, confirm_samples=6))
+    assert got == [[1.0, 2.3]]
 
 
 def test_a_refit_changes_the_style_fit_and_nothing_else(tmp_path, generator_path, monkeypatch):

@@ -136,8 +136,8 @@ class StyleSpace:
             if "levels" not in value:  # a file fitted before the levels: its ranges hold at legibility 0
                 ranges = np.asarray(value["ranges"], dtype=np.float64)
                 value = {**value, "levels": [0.0], "level_ranges": ranges[:, :, None] if ranges.ndim == 3 else ranges}
-            space = cls(**{name: np.asarray(value[name], dtype=np.float64)
-                           for name in FIELDS if name in value or name != "aim_offsets"})  # older files lack them
+            # a field missing fails in cls() (TypeError) but aim_offsets, which older files lack
+            space = cls(**{name: np.asarray(value[name], dtype=np.float64) for name in FIELDS if name in value})
         except (TypeError, KeyError, ValueError, IndexError):
             raise ModelError(f"{where}: metadata 'style' must hold intercept, gradient, directions and ranges") from None
         levels = len(space.levels) if space.levels.ndim == 1 else -1
@@ -316,11 +316,11 @@ def steer(render: Render, z: np.ndarray, space: StyleSpace, digit: int,
         drawn = np.maximum(asked_level, space.needed_legibility(digit, goal))
     free = np.isnan(goal)
     plain, z = z, legible(z, drawn)
+    # the first step aims past its goals by what the fit is known to miss them by there
+    offsets = aim_offsets(space, digit, goal, drawn)
     start = space.reading(digit, z)  # where the fit says each sample is, as drawn
     goal = np.where(free, space.reading(digit, legible(plain, asked_level)), goal)
-    # the first step aims past a far target by what the fit is known to miss it by there
-    aim = goal + aim_offsets(space, digit, np.where(free, np.nan, goal), drawn)
-    step = np.clip(aim - start, -limit, limit)
+    step = np.clip(goal + offsets - start, -limit, limit)
     latents = _moved(z, step, axes)
     images = render(latents)
     measured = measure(images)
